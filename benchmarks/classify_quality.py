@@ -1,0 +1,59 @@
+"""Train head, lora, full and tfidf on BBC News with the same split; print one table, write JSON.
+
+    python benchmarks/classify_quality.py [--methods head,lora,full,tfidf] [--epochs 2] [--out benchmarks/results/classify_quality.json]
+
+Settings are the demo's per-method defaults (tuneforge/demo.py). Every method uses the same seed, hence the same cleaned data and the same
+stratified train/validation/test split. Peak memory is measured per method in a
+fresh subprocess (ru_maxrss covers a whole process life, so one process per
+method keeps the numbers separate).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+def run_one(method: str, epochs: float, out_dir: Path, seed: int) -> dict:
+    code = (
+        "import json, sys\n"
+        "from tuneforge.demo import demo_config\n"
+        "from tuneforge.train.run import train\n"
+        f"config = demo_config(method={method!r}, output_dir={str(out_dir)!r}, overrides={[f'train.epochs={epochs}', f'train.seed={seed}']!r})\n"
+        "result = train(config)\n"
+        "print(json.dumps({'run_dir': str(result.run_dir), 'accuracy': result.metrics['accuracy'], 'macro_f1': result.metrics['macro_f1'], 'n_test': result.metrics['n'], 'wall_seconds': result.cost['wall_seconds'], 'peak_rss_mb': result.cost['peak_rss_mb']}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{method} failed:\n{done.stderr[-3000:]}")
+    return {"method": method, **json.loads(done.stdout.strip().splitlines()[-1])}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--methods", default="tfidf,head,lora,full")
+    parser.add_argument("--epochs", type=float, default=2)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs/benchmark"))
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/classify_quality.json"))
+    args = parser.parse_args()
+    rows = []
+    for method in args.methods.split(","):
+        print(f"training {method} ...", file=sys.stderr, flush=True)
+        rows.append(run_one(method, args.epochs, args.runs_dir, args.seed))
+    header = f"{'method':<7} {'test acc':>8} {'macro-F1':>8} {'train+eval s':>12} {'peak MB':>8}"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(f"{r['method']:<7} {r['accuracy']:>8.4f} {r['macro_f1']:>8.4f} {r['wall_seconds']:>12.1f} {r['peak_rss_mb']:>8.0f}")
+    machine = {"python": platform.python_version(), "cpu_count": __import__("os").cpu_count(), "machine": platform.machine()}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"dataset": "bundled:bbc-news", "model": "minilm-l6", "epochs": args.epochs, "seed": args.seed, "machine": machine, "results": rows}, indent=2) + "\n")
+    print(f"wrote {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

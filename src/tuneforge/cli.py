@@ -1,0 +1,194 @@
+"""The `tuneforge` command: thin commands that parse, call one library function, print.
+
+Exit codes: 0 success, 2 usage / config / data error (message on stderr), 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tuneforge.errors import TuneforgeError
+
+
+class UsageProblem(TuneforgeError):
+    """Arguments that do not fit together (exit code 2, like other usage errors)."""
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="From a labeled dataset to a measured, usable Transformer model on your CPU.")
+out = Console()
+err = Console(stderr=True)
+
+SetOption = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a setting: --set train.epochs=2 (repeatable).")]
+
+
+@app.callback()
+def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+           quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Warnings only.")] = False) -> None:
+    import os
+
+    from rich.logging import RichHandler
+
+    # transformers' load reports (e.g. "classifier weights newly initialised") are expected when fine-tuning.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "debug" if verbose else "error")
+
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", handlers=[RichHandler(console=err, show_path=False)], force=True)
+    logging.getLogger("tuneforge").setLevel(level)
+
+
+@app.command()
+def demo(
+    method: Annotated[str, typer.Option(help="full | lora | head | tfidf")] = "full",
+    output_dir: Annotated[str, typer.Option("--output-dir", help="Parent directory of the run.")] = "runs",
+    overrides: SetOption = None,
+) -> None:
+    """Fine-tune all-MiniLM-L6-v2 on BBC News topics (both ship with the install) and print test metrics."""
+    from tuneforge.demo import demo_config
+    from tuneforge.train.run import train as run_training
+
+    config = demo_config(method=method, output_dir=output_dir, overrides=overrides)
+    _print_result(run_training(config))
+
+
+@app.command()
+def train(
+    config: Annotated[Optional[Path], typer.Argument(help="YAML run config.", show_default=False)] = None,
+    overrides: SetOption = None,
+    resume: Annotated[Optional[Path], typer.Option(help="Continue an interrupted run directory.")] = None,
+) -> None:
+    """Train, evaluate and save a model as the config says; prints the run directory last."""
+    from tuneforge.config import load_config
+    from tuneforge.train.run import train as run_training
+
+    if resume is not None:
+        if config is not None or overrides:
+            raise UsageProblem("--resume takes the run's saved config; do not pass CONFIG or --set with it")
+        _print_result(run_training(None, resume=resume))  # type: ignore[arg-type]
+        return
+    if config is None:
+        raise UsageProblem("give a CONFIG file, or --resume RUN_DIR")
+    _print_result(run_training(load_config(config, overrides)))
+
+
+@app.command()
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    data: Annotated[Path, typer.Option(help="Labeled csv / jsonl / parquet file.")],
+    text_column: Annotated[Optional[str], typer.Option(help="Defaults to the run's data.text_column.")] = None,
+    label_column: Annotated[Optional[str], typer.Option(help="Defaults to the run's data.label_column.")] = None,
+) -> None:
+    """Evaluate a trained run on a labeled file; writes RUN_DIR/eval/<file>/."""
+    from tuneforge.evaluate.on_demand import evaluate_run
+
+    metrics, out_dir = evaluate_run(run_dir, data, text_column=text_column, label_column=label_column)
+    _print_metrics(metrics)
+    print(out_dir)
+
+
+@app.command()
+def predict(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (or its model/ folder).")],
+    texts: Annotated[Optional[list[str]], typer.Argument(help="Texts to classify.", show_default=False)] = None,
+    input: Annotated[Optional[Path], typer.Option("--input", "-i", help="File to score (csv / jsonl / parquet).")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Where to write the scored file.")] = None,
+    text_column: Annotated[str, typer.Option(help="Text column of --input.")] = "text",
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward pass.")] = 32,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")] = False,
+) -> None:
+    """Classify texts given as arguments, or score a whole file into another file."""
+    from tuneforge.predict.files import score_file
+    from tuneforge.predict.predictor import Predictor
+
+    if (input is None) != (output is None):
+        raise UsageProblem("--input and --output go together")
+    if input is None and not texts:
+        raise UsageProblem("give TEXT arguments, or --input FILE --output FILE")
+    if input is not None and texts:
+        raise UsageProblem("give either TEXT arguments or --input/--output, not both")
+    predictor = Predictor.load(run_dir, batch_size=batch_size)
+    if input is not None:
+        stats = score_file(predictor, input, output, text_column=text_column)
+        err.print(f"scored {stats['rows']} rows in {stats['seconds']} s")
+        print(stats["output"])
+        return
+    predictions = predictor.predict(texts)
+    if as_json:
+        for text, p in zip(texts, predictions):
+            print(json.dumps({"text": text, "label": p.label, "score": round(p.score, 6), "probabilities": p.probabilities}))
+        return
+    table = Table("text", "label", "score")
+    for text, p in zip(texts, predictions):
+        table.add_row(text if len(text) < 60 else text[:57] + "...", p.label, f"{p.score:.3f}")
+    out.print(table)
+
+
+@app.command()
+def runs(directory: Annotated[Path, typer.Option("--dir", help="Parent directory of runs.")] = Path("runs")) -> None:
+    """List runs with their method, data, main metric and time."""
+    from tuneforge.runs import list_runs
+
+    found = list_runs(directory)
+    if not found:
+        err.print(f"no runs under {directory}")
+        return
+    header = ("run", "status", "method", "data", "metric", "accuracy", "time (s)", "started")
+    rows = [
+        (
+            r.path.name,
+            r.status,
+            r.method,
+            r.data,
+            f"{r.metric_name}={r.metric:.4f}" if r.metric is not None else "-",
+            f"{r.accuracy:.4f}" if r.accuracy is not None else "-",
+            f"{r.seconds:.0f}" if r.seconds else "-",
+            r.started,
+        )
+        for r in found
+    ]
+    if not out.is_terminal:  # piped: one tab-separated line per run, nothing cut off
+        for row in (header, *rows):
+            print("\t".join(row))
+        return
+    table = Table(*header)
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
+
+
+def _print_metrics(metrics: dict) -> None:
+    table = Table("metric", "value", title=f"evaluation on {metrics.get('split')} (n={metrics.get('n')})")
+    for key in ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "macro_precision", "macro_recall", "expected_calibration_error"):
+        table.add_row(key, f"{metrics[key]:.4f}")
+    out.print(table)
+    per_class = Table("label", "precision", "recall", "f1", "support", title="per class")
+    for label, v in metrics.get("per_class", {}).items():
+        per_class.add_row(label, f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}", str(v["support"]))
+    out.print(per_class)
+
+
+def _print_result(result) -> None:
+    _print_metrics(result.metrics)
+    cost = result.cost
+    if cost:
+        out.print(f"time {cost.get('wall_seconds')} s, peak memory {cost.get('peak_rss_mb')} MB, est. cost ${cost.get('estimated_cost_usd')}")
+    print(result.run_dir)
+
+
+def main() -> None:
+    """Entry point: typer exits 2 on usage errors itself; our own errors also exit 2, one line on stderr."""
+    try:
+        app()
+    except TuneforgeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,221 @@
+"""The run config: validated pydantic models, YAML loading and dotted overrides.
+
+One config drives every stage. Unknown keys and bad values fail here, before any
+work starts, with a message naming the setting and what it accepts.
+"""
+
+from __future__ import annotations
+
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tuneforge.errors import ConfigError
+
+Method = Literal["full", "lora", "head", "tfidf"]
+Scheduler = Literal["linear", "cosine", "constant"]
+EmptyTextPolicy = Literal["error", "drop"]
+
+# Paths under `data` given in a config file are relative to that file.
+DATA_PATH_KEYS = ("train", "validation", "test")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    train: str = Field(description="Training file (csv, jsonl, parquet) or a bundled set such as 'bundled:bbc-news'.")
+    validation: str | None = Field(None, description="Validation file; split from train when absent.")
+    test: str | None = Field(None, description="Test file; split from train when no validation file is given either.")
+    text_column: str = Field("text", description="Column holding the input text.")
+    label_column: str = Field("label", description="Column holding the label.")
+    format: Literal["auto", "csv", "jsonl", "parquet"] = Field("auto", description="File format; 'auto' uses the extension.")
+    encoding: str = Field("utf-8", description="Text encoding of csv/jsonl files.")
+    validation_fraction: float = Field(0.1, gt=0, lt=0.5, description="Share of train held out for validation.")
+    test_fraction: float = Field(0.1, gt=0, lt=0.5, description="Share of train held out for test (single-file input).")
+    max_rows: int | None = Field(None, ge=10, description="Stratified subsample of the training file, for quick runs.")
+    strip_html: bool = Field(True, description="Remove HTML tags and unescape entities.")
+    dedupe: bool = Field(True, description="Drop exact duplicate (text, label) rows.")
+    empty_text: EmptyTextPolicy = Field("error", description="A labeled row with empty text: 'error' stops, 'drop' removes and counts it.")
+
+
+class ModelConfig(_Section):
+    name: str = Field("minilm-l6", description="Registry alias, local directory or hub id of the pretrained encoder.")
+    trust_remote_code: bool = Field(False, description="Allow code shipped with a hub model to run. Off unless you trust it.")
+
+
+class LoraConfig(_Section):
+    r: int = Field(8, ge=1, description="Rank of the LoRA update matrices.")
+    alpha: int = Field(16, ge=1, description="LoRA scaling numerator (scale = alpha / r).")
+    dropout: float = Field(0.1, ge=0, lt=1, description="Dropout on the LoRA path.")
+    target_modules: list[str] | None = Field(None, description="Module names to adapt; None lets peft pick by architecture.")
+
+
+class HeadConfig(_Section):
+    pooling: Literal["mean", "cls"] = Field("mean", description="How token vectors become one text vector.")
+    c_grid: list[float] = Field([0.1, 1.0, 10.0], min_length=1, description="Inverse regularisation strengths tried; the best on validation wins.")
+
+
+class TfidfConfig(_Section):
+    max_features: int = Field(50_000, ge=10, description="Vocabulary size cap.")
+    ngram_max: int = Field(2, ge=1, le=3, description="Longest word n-gram.")
+    c: float = Field(10.0, gt=0, description="Inverse regularisation strength of the logistic regression.")
+
+
+class TrainConfig(_Section):
+    method: Method = Field("full", description="full fine-tuning, lora adapters, a frozen-encoder head, or a tfidf baseline.")
+    epochs: float = Field(3, gt=0, le=100, description="Passes over the training data.")
+    learning_rate: float = Field(5e-5, gt=0, le=1, description="Peak learning rate of AdamW.")
+    batch_size: int = Field(16, ge=1, le=4096, description="Examples per optimisation step (per device).")
+    eval_batch_size: int = Field(64, ge=1, le=4096, description="Examples per forward pass when predicting.")
+    max_length: int = Field(128, ge=8, le=8192, description="Tokens kept per text; longer texts are truncated.")
+    seed: int = Field(42, ge=0, description="Seed for splits, initialisation, shuffling and dropout.")
+    weight_decay: float = Field(0.01, ge=0, le=1, description="AdamW weight decay.")
+    warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Share of steps spent warming the learning rate up.")
+    scheduler: Scheduler = Field("cosine", description="Learning-rate decay after warmup.")
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="Label-smoothing factor of the cross-entropy loss.")
+    gradient_accumulation_steps: int = Field(1, ge=1, le=1024, description="Batches accumulated per optimiser step.")
+    early_stopping_patience: int | None = Field(2, ge=1, description="Evaluations without improvement before stopping; None disables.")
+    metric: Literal["macro_f1", "accuracy", "micro_f1"] = Field("macro_f1", description="Validation metric that picks the best checkpoint.")
+    checkpoint_every: int | None = Field(None, ge=1, description="Checkpoint (and evaluate) every N steps; None means every epoch.")
+    keep_checkpoints: int = Field(2, ge=1, description="Newest checkpoints kept on disk (the best one is always kept).")
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+    head: HeadConfig = Field(default_factory=HeadConfig)
+    tfidf: TfidfConfig = Field(default_factory=TfidfConfig)
+
+
+class OutputConfig(_Section):
+    dir: str = Field("runs", description="Parent directory of run directories (relative to where you run).")
+    name: str | None = Field(None, description="Run name prefix; defaults to '<method>-<data>'.")
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str | None) -> str | None:
+        if v is not None and (not v or "/" in v or v.startswith(".")):
+            raise ValueError("must be a plain folder name (no '/', not starting with '.')")
+        return v
+
+
+class CostConfig(_Section):
+    usd_per_hour: float = Field(0.10, ge=0, description="Price of this machine per hour, for the cost estimate in cost.json.")
+
+
+class RunConfig(_Section):
+    task: Literal["classify"] = Field("classify", description="What the run learns.")
+    data: DataConfig
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    cost: CostConfig = Field(default_factory=CostConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None, *, base: dict | None = None) -> RunConfig:
+    """Read a YAML config (or start from `base`), apply `KEY=VALUE` overrides, validate."""
+    raw: dict[str, Any] = dict(base or {})
+    if path is not None:
+        raw = _read_yaml(Path(path))
+    for item in overrides or []:
+        apply_override(raw, item)
+    return validate_config(raw)
+
+
+def validate_config(raw: dict[str, Any]) -> RunConfig:
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections (data, model, train, ...)")
+    _anchor_data_paths(raw, path.parent)
+    return raw
+
+
+def _anchor_data_paths(raw: dict[str, Any], base_dir: Path) -> None:
+    data = raw.get("data")
+    if not isinstance(data, dict):
+        return
+    for key in DATA_PATH_KEYS:
+        value = data.get(key)
+        if isinstance(value, str) and value and ":" not in value.split("/")[0] and not Path(value).is_absolute():
+            data[key] = str((base_dir / value).resolve())
+
+
+def apply_override(raw: dict[str, Any], item: str) -> None:
+    """Apply one `section.key=value` override; the value is parsed as YAML (2 -> int, [a,b] -> list)."""
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} must look like KEY=VALUE, e.g. train.epochs=2")
+    key, _, text = item.partition("=")
+    parts = [p for p in key.strip().split(".")]
+    if not all(parts):
+        raise ConfigError(f"override {item!r}: bad key {key!r}")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        value = text
+    node = raw
+    for i, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {item!r}: {'.'.join(parts[: i + 1])} is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    lines = ["invalid config:"]
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        lines.append(f"  {loc or '(top level)'}: {_describe(err)}")
+    return "\n".join(lines)
+
+
+def _describe(err: dict[str, Any]) -> str:
+    kind = err["type"]
+    got = err.get("input")
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(err["loc"][:-1])
+        return f"unknown setting; allowed here: {', '.join(allowed)}"
+    if kind == "missing":
+        return "required setting is missing"
+    if kind == "literal_error":
+        return f"must be one of {err['ctx']['expected']}; got {got!r}"
+    return f"{err['msg']}; got {got!r}"
+
+
+def _allowed_keys(loc: tuple) -> list[str]:
+    model: type[BaseModel] = RunConfig
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return []
+        annotation = field.annotation
+        candidates = [annotation, *typing.get_args(annotation)]
+        nested = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+        if not nested:
+            return []
+        model = nested[0]
+    return sorted(model.model_fields)
+
+
+def dump_config(config: RunConfig) -> str:
+    return yaml.safe_dump(config.to_dict(), sort_keys=False)

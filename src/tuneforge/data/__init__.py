@@ -1,0 +1,1 @@
+"""Loading, validating, cleaning and splitting labeled text."""

@@ -1,0 +1,1 @@
+"""Metrics, plots and error analysis for a trained model."""

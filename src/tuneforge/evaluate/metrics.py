@@ -1,0 +1,39 @@
+"""Classification metrics from true label indices and predicted probabilities."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import accuracy_score, confusion_matrix, log_loss, precision_recall_fscore_support
+
+
+def expected_calibration_error(y_true: np.ndarray, probs: np.ndarray, *, bins: int = 15) -> float:
+    """Gap between confidence and accuracy, averaged over equal-width confidence bins."""
+    confidence = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == y_true
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    ece = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        in_bin = (confidence > lo) & (confidence <= hi)
+        if in_bin.any():
+            ece += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
+    return float(ece)
+
+
+def classification_metrics(y_true: np.ndarray, probs: np.ndarray, labels: list[str]) -> dict:
+    """Accuracy, P/R/F1 (macro, micro, weighted, per class), confusion matrix, calibration."""
+    y_true = np.asarray(y_true)
+    y_pred = probs.argmax(axis=1)
+    ids = list(range(len(labels)))
+    out: dict = {"n": int(len(y_true)), "accuracy": float(accuracy_score(y_true, y_pred))}
+    for average in ("macro", "micro", "weighted"):
+        p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=ids, average=average, zero_division=0)
+        out[f"{average}_precision"], out[f"{average}_recall"], out[f"{average}_f1"] = float(p), float(r), float(f)
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=ids, average=None, zero_division=0)
+    out["per_class"] = {
+        label: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])} for i, label in enumerate(labels)
+    }
+    out["confusion_matrix"] = confusion_matrix(y_true, y_pred, labels=ids).tolist()
+    out["labels"] = list(labels)
+    out["expected_calibration_error"] = expected_calibration_error(y_true, probs)
+    out["log_loss"] = float(log_loss(y_true, np.clip(probs, 1e-12, 1.0), labels=ids))
+    return out

@@ -1,0 +1,70 @@
+"""Plots people would rather look at than numbers: confusion matrix, reliability diagram."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from tuneforge.runs import atomic_write_bytes
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless: no display on servers
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_confusion_png(matrix: list[list[int]], labels: list[str], path: Path, *, title: str) -> Path:
+    plt = _figure()
+    cm = np.asarray(matrix, dtype=float)
+    rows = cm.sum(axis=1, keepdims=True)
+    share = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+    size = max(4.0, 0.7 * len(labels) + 2)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            ax.text(j, i, f"{int(cm[i, j])}", ha="center", va="center", color="white" if share[i, j] > 0.5 else "black", fontsize=9)
+    fig.colorbar(image, ax=ax, fraction=0.046, label="share of true row")
+    return _save(fig, plt, path)
+
+
+def save_reliability_png(y_true: np.ndarray, probs: np.ndarray, path: Path, *, bins: int = 10) -> Path:
+    plt = _figure()
+    confidence, correct = probs.max(axis=1), probs.argmax(axis=1) == y_true
+    edges = np.linspace(0, 1, bins + 1)
+    centers, accs, counts = [], [], []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        mask = (confidence > lo) & (confidence <= hi)
+        if mask.any():
+            centers.append(confidence[mask].mean())
+            accs.append(correct[mask].mean())
+            counts.append(int(mask.sum()))
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
+    ax.plot(centers, accs, "o-", label="model")
+    for x, y, n in zip(centers, accs, counts):
+        ax.annotate(str(n), (x, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7)
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("accuracy")
+    ax.set_title("Reliability (labels: examples per bin)")
+    ax.legend(loc="upper left")
+    return _save(fig, plt, path)
+
+
+def _save(fig, plt, path: Path) -> Path:
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return atomic_write_bytes(path, buffer.getvalue())

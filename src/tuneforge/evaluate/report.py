@@ -1,0 +1,50 @@
+"""Evaluate a predictor on a labeled table and write eval/ (metrics, plots, errors)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tuneforge.evaluate.metrics import classification_metrics
+from tuneforge.evaluate.plots import save_confusion_png, save_reliability_png
+from tuneforge.predict.predictor import Predictor
+from tuneforge.runs import atomic_file, atomic_write_json
+
+ERRORS_KEPT = 50
+
+
+def evaluate_frame(predictor: Predictor, frame: pd.DataFrame, out_dir: Path, *, split: str) -> dict:
+    """Score `frame` (text, label, source) and write metrics.json, confusion.png, reliability.png, errors.csv."""
+    labels = predictor.labels
+    index = {label: i for i, label in enumerate(labels)}
+    y_true = np.array([index[label] for label in frame["label"]])
+    probs = predictor.predict_proba(frame["text"].tolist(), progress=f"evaluating {split}")
+    metrics = {"split": split, **classification_metrics(y_true, probs, labels)}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out_dir / "metrics.json", metrics)
+    save_confusion_png(metrics["confusion_matrix"], labels, out_dir / "confusion.png", title=f"Confusion matrix ({split}, n={len(frame)})")
+    save_reliability_png(y_true, probs, out_dir / "reliability.png")
+    write_errors(frame, y_true, probs, labels, out_dir / "errors.csv")
+    return metrics
+
+
+def write_errors(frame: pd.DataFrame, y_true: np.ndarray, probs: np.ndarray, labels: list[str], path: Path) -> int:
+    """The most confident mistakes first: where the model is surest and wrong is where to look."""
+    pred = probs.argmax(axis=1)
+    wrong = np.flatnonzero(pred != y_true)
+    wrong = wrong[np.argsort(-probs[wrong, pred[wrong]], kind="stable")][:ERRORS_KEPT]
+    table = pd.DataFrame(
+        {
+            "source": frame["source"].to_numpy()[wrong],
+            "true": [labels[y_true[i]] for i in wrong],
+            "predicted": [labels[pred[i]] for i in wrong],
+            "confidence": probs[wrong, pred[wrong]].round(4),
+            "true_label_prob": probs[wrong, y_true[wrong]].round(4),
+            "text": frame["text"].to_numpy()[wrong],
+        }
+    )
+    with atomic_file(path, "w", encoding="utf-8", newline="") as fh:
+        table.to_csv(fh, index=False)
+    return len(wrong)

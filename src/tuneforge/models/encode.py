@@ -1,0 +1,59 @@
+"""Batched forward passes over text: length-sorted, dynamically padded, in original order.
+
+Sorting by token length before batching means each batch pads only to its own
+longest text, which on CPU cuts the work of mixed-length inputs severalfold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+
+
+def pool(hidden: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
+    return hidden[:, 0] if how == "cls" else mean_pool(hidden, mask)
+
+
+@torch.inference_mode()
+def forward_sorted(
+    forward: Callable[[dict[str, torch.Tensor]], torch.Tensor],
+    tokenizer,
+    texts: Sequence[str],
+    *,
+    max_length: int,
+    batch_size: int,
+    device: torch.device | str = "cpu",
+    progress: str | None = None,
+) -> np.ndarray:
+    """Run `forward` over `texts` in length-sorted batches; rows come back in input order."""
+    if not texts:
+        return np.zeros((0, 0), dtype=np.float32)
+    encoded = tokenizer(list(texts), truncation=True, max_length=max_length)
+    ids = encoded["input_ids"]
+    order = np.argsort([len(x) for x in ids], kind="stable")[::-1]
+    keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in encoded]
+    outputs: list[np.ndarray] = [None] * len(texts)  # type: ignore[list-item]
+    starts = range(0, len(order), batch_size)
+    bar = tqdm(starts, desc=progress, unit="batch", disable=progress is None, leave=False)
+    for start in bar:
+        chunk = order[start : start + batch_size]
+        batch = tokenizer.pad([{k: encoded[k][i] for k in keys} for i in chunk], return_tensors="pt")
+        batch = {k: v.to(device) for k, v in batch.items()}
+        result = forward(batch).float().cpu().numpy()
+        for row, index in zip(result, chunk):
+            outputs[index] = row
+    return np.stack(outputs)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)

@@ -1,0 +1,1 @@
+"""Loading a trained run and scoring texts and files with it."""

@@ -1,0 +1,113 @@
+"""How each kind of saved model turns texts into class probabilities.
+
+One class per `ModelMeta.kind`, same shape: `load(folder, meta)` then
+`predict_proba(texts, batch_size=...)`. Loading reads safetensors and JSON only.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from tuneforge.models.artifact import ModelMeta
+from tuneforge.models.encode import forward_sorted, pool, softmax
+
+
+class Backend(Protocol):
+    name: str
+
+    def predict_proba(self, texts: list[str], *, batch_size: int, progress: str | None = None) -> np.ndarray: ...
+
+
+class TransformerBackend:
+    """A sequence-classification model (full fine-tune, or LoRA merged into the weights)."""
+
+    name = "torch"
+
+    def __init__(self, folder: Path, meta: ModelMeta):
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        self.meta = meta
+        self.tokenizer = AutoTokenizer.from_pretrained(folder)
+        self.model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True).eval()
+
+    def predict_proba(self, texts: list[str], *, batch_size: int, progress: str | None = None) -> np.ndarray:
+        logits = forward_sorted(
+            lambda batch: self.model(**batch).logits,
+            self.tokenizer,
+            texts,
+            max_length=self.meta.max_length,
+            batch_size=batch_size,
+            progress=progress,
+        )
+        return softmax(logits)
+
+
+class HeadBackend:
+    """A frozen encoder plus a linear head stored in `head.safetensors`."""
+
+    name = "torch"
+
+    def __init__(self, folder: Path, meta: ModelMeta):
+        from safetensors.numpy import load_file
+        from transformers import AutoModel, AutoTokenizer
+
+        self.meta = meta
+        self.tokenizer = AutoTokenizer.from_pretrained(folder)
+        self.encoder = AutoModel.from_pretrained(folder, use_safetensors=True).eval()
+        head = load_file(str(folder / "head.safetensors"))
+        self.weight, self.bias = head["weight"], head["bias"]
+
+    def embed(self, texts: list[str], *, batch_size: int, progress: str | None = None) -> np.ndarray:
+        return embed_texts(self.encoder, self.tokenizer, texts, max_length=self.meta.max_length, batch_size=batch_size, pooling=self.meta.pooling, progress=progress)
+
+    def predict_proba(self, texts: list[str], *, batch_size: int, progress: str | None = None) -> np.ndarray:
+        features = self.embed(texts, batch_size=batch_size, progress=progress)
+        return softmax(features @ self.weight.T + self.bias)
+
+
+def embed_texts(encoder, tokenizer, texts, *, max_length: int, batch_size: int, pooling: str, progress: str | None = None) -> np.ndarray:
+    def forward(batch):
+        hidden = encoder(**batch).last_hidden_state
+        return pool(hidden, batch["attention_mask"], pooling)
+
+    return forward_sorted(forward, tokenizer, texts, max_length=max_length, batch_size=batch_size, progress=progress)
+
+
+class TfidfBackend:
+    """TF-IDF features and a linear model, rebuilt from JSON + safetensors (no pickle)."""
+
+    name = "sklearn"
+
+    def __init__(self, folder: Path, meta: ModelMeta):
+        from safetensors.numpy import load_file
+
+        self.meta = meta
+        self.vectorizer = load_vectorizer(folder)
+        head = load_file(str(folder / "head.safetensors"))
+        self.weight, self.bias = head["weight"], head["bias"]
+
+    def predict_proba(self, texts: list[str], *, batch_size: int, progress: str | None = None) -> np.ndarray:
+        features = self.vectorizer.transform(texts)
+        return softmax(np.asarray(features @ self.weight.T) + self.bias)
+
+
+def load_vectorizer(folder: Path):
+    from safetensors.numpy import load_file
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    spec = json.loads((folder / "vectorizer.json").read_text(encoding="utf-8"))
+    params = dict(spec["params"], ngram_range=tuple(spec["params"]["ngram_range"]))
+    vectorizer = TfidfVectorizer(vocabulary=spec["vocabulary"], **params)
+    vectorizer.idf_ = load_file(str(folder / "idf.safetensors"))["idf"]
+    return vectorizer
+
+
+BACKENDS = {"transformer": TransformerBackend, "head": HeadBackend, "tfidf": TfidfBackend}
+
+
+def load_backend(folder: Path, meta: ModelMeta) -> Backend:
+    return BACKENDS[meta.kind](folder, meta)

@@ -1,0 +1,81 @@
+"""`Predictor`: load a trained run once, score texts in batches, return labels with probabilities."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tuneforge.data.clean import normalize_text
+from tuneforge.errors import RunError
+from tuneforge.models.artifact import META_FILE, ModelMeta
+from tuneforge.predict.backends import Backend, load_backend
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    score: float
+    probabilities: dict[str, float]
+
+
+def find_model_dir(path: str | Path) -> Path:
+    """Accept a run directory or its `model/` folder."""
+    path = Path(path)
+    for candidate in (path / "model", path):
+        if (candidate / META_FILE).is_file():
+            return candidate
+    if not path.exists():
+        raise RunError(f"run directory not found: {path}")
+    raise RunError(f"{path} has no trained model (no model/{META_FILE}); the run may not have finished — try `tuneforge train --resume {path}`")
+
+
+class Predictor:
+    """Scores texts with a saved model; text is normalised exactly as in training."""
+
+    def __init__(self, backend: Backend, meta: ModelMeta, *, model_dir: Path, batch_size: int = 32):
+        self.backend = backend
+        self.meta = meta
+        self.model_dir = model_dir
+        self.batch_size = batch_size
+
+    @classmethod
+    def load(cls, path: str | Path, *, batch_size: int = 32) -> Predictor:
+        model_dir = find_model_dir(path)
+        meta = ModelMeta.read(model_dir)
+        return cls(load_backend(model_dir, meta), meta, model_dir=model_dir, batch_size=batch_size)
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.meta.labels)
+
+    def predict_proba(self, texts: Sequence[str] | str, *, progress: str | None = None) -> np.ndarray:
+        """Probabilities, one row per text, columns in `self.labels` order."""
+        texts = _as_texts(texts)
+        if not texts:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        cleaned = [normalize_text(t, strip_html=self.meta.strip_html) for t in texts]
+        return self.backend.predict_proba(cleaned, batch_size=self.batch_size, progress=progress)
+
+    def predict(self, texts: Sequence[str] | str) -> list[Prediction]:
+        return self.to_predictions(self.predict_proba(texts))
+
+    def to_predictions(self, probs: np.ndarray) -> list[Prediction]:
+        labels = self.labels
+        out = []
+        for row in probs:
+            best = int(row.argmax())
+            out.append(Prediction(label=labels[best], score=float(row[best]), probabilities={lab: float(p) for lab, p in zip(labels, row)}))
+        return out
+
+
+def _as_texts(texts: Sequence[str] | str) -> list[str]:
+    if isinstance(texts, str):
+        return [texts]
+    items = list(texts)
+    bad = next((i for i, t in enumerate(items) if not isinstance(t, str)), None)
+    if bad is not None:
+        raise TypeError(f"texts[{bad}] must be a string, got {type(items[bad]).__name__}")
+    return items

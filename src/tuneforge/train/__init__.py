@@ -1,0 +1,1 @@
+"""Training methods, checkpoints and cost accounting behind one `train(config)` entry point."""

@@ -1,0 +1,34 @@
+"""Append every Trainer log (loss, learning rate, validation scores) to metrics.jsonl."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+logger = logging.getLogger(__name__)
+
+
+class MetricsFileLogger(TrainerCallback):
+    def __init__(self, path: Path):
+        self.path = path
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs:
+            append_metrics(self.path, {"step": state.global_step, "epoch": state.epoch, **logs})
+        return control
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        if metrics:
+            shown = {k.removeprefix("eval_"): round(v, 4) for k, v in metrics.items() if k in ("eval_accuracy", "eval_macro_f1", "eval_loss")}
+            logger.info("step %d (epoch %.2f) validation: %s", state.global_step, state.epoch or 0, shown)
+        return control
+
+
+def append_metrics(path: Path, record: dict) -> None:
+    # One line per event, flushed at once: a crash loses at most the line being written.
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"time": round(time.time(), 3), **record}, default=float) + "\n")

@@ -1,0 +1,58 @@
+"""Shared fixtures: tiny randomly initialised BERT models and tiny data, built in the test session."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+DATA = Path(__file__).parent / "data"
+SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def _vocabulary() -> list[str]:
+    words = set()
+    for path in DATA.glob("reviews_*"):
+        words.update(re.findall(r"[a-z]+", path.read_text(encoding="utf-8").lower()))
+    return SPECIALS + sorted(words) + list("abcdefghijklmnopqrstuvwxyz0123456789.,!?&;<>/")
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    """A 2-layer BERT with a word-level vocabulary of the test data, saved like a hub model."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    vocab = folder / "vocab.txt"
+    vocab.write_text("\n".join(_vocabulary()) + "\n", encoding="utf-8")
+    tokenizer = BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(_vocabulary()), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
+    BertModel(config).save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def write_config(tmp_path: Path, model: Path | None, **train) -> Path:
+    """A config for the tiny review data; `train` entries override train.* settings."""
+    import yaml
+
+    config = {
+        "data": {
+            "train": str(DATA / "reviews_train.csv"),
+            "text_column": "review",
+            "label_column": "sentiment",
+        },
+        "model": {"name": str(model) if model else "minilm-l6"},
+        "train": {"method": "full", "epochs": 2, "batch_size": 8, "max_length": 32, "learning_rate": 5e-3, "seed": 1, **train},
+        "output": {"dir": str(tmp_path / "runs")},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
