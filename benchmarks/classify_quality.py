@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+
 def run_one(method: str, epochs: float, out_dir: Path, seed: int) -> dict:
     code = (
         "import json, sys\n"
@@ -51,7 +52,20 @@ def main() -> None:
         print(f"{r['method']:<7} {r['accuracy']:>8.4f} {r['macro_f1']:>8.4f} {r['wall_seconds']:>12.1f} {r['peak_rss_mb']:>8.0f}")
     machine = {"python": platform.python_version(), "cpu_count": __import__("os").cpu_count(), "machine": platform.machine()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"dataset": "bundled:bbc-news", "model": "minilm-l6", "epochs": args.epochs, "seed": args.seed, "machine": machine, "results": rows}, indent=2) + "\n")
+    args.out.write_text(
+        json.dumps(
+            {
+                "dataset": "bundled:bbc-news",
+                "model": "minilm-l6",
+                "epochs": args.epochs,
+                "seed": args.seed,
+                "machine": machine,
+                "results": rows,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"wrote {args.out}", file=sys.stderr)
 
 

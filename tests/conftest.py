@@ -33,7 +33,14 @@ def tiny_bert(tmp_path_factory) -> Path:
     vocab.write_text("\n".join(_vocabulary()) + "\n", encoding="utf-8")
     tokenizer = BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True)
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(_vocabulary()), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
+    config = BertConfig(
+        vocab_size=len(_vocabulary()),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
     BertModel(config).save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
     return folder
@@ -53,6 +60,7 @@ def write_config(tmp_path: Path, model: Path | None, **train) -> Path:
         "train": {"method": "full", "epochs": 2, "batch_size": 8, "max_length": 32, "learning_rate": 5e-3, "seed": 1, **train},
         "output": {"dir": str(tmp_path / "runs")},
     }
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path

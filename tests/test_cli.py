@@ -61,7 +61,9 @@ def test_usage_errors_exit_2(monkeypatch, capsys, tfidf_run):
 
 
 def test_predict_texts_as_table_and_json(monkeypatch, capsys, tfidf_run):
-    code, out, _ = run_cli(monkeypatch, capsys, "predict", tfidf_run, "The phone was great and wonderful.", "The lamp was awful and broken.")
+    code, out, _ = run_cli(
+        monkeypatch, capsys, "predict", tfidf_run, "The phone was great and wonderful.", "The lamp was awful and broken."
+    )
     assert code == 0 and "positive" in out and "negative" in out
     code, out, _ = run_cli(monkeypatch, capsys, "predict", tfidf_run, "--json", "The phone was great and wonderful.")
     record = json.loads(out.strip())
@@ -73,7 +75,11 @@ def test_predict_file_to_file_streams_and_keeps_columns(monkeypatch, capsys, tmp
     frame = pd.read_csv(DATA / "reviews_test.csv")
     frame = pd.concat([frame] * 5, ignore_index=True)  # 75 rows in several chunks
     src = tmp_path / f"in{suffix}"
-    {".csv": lambda: frame.to_csv(src, index=False), ".jsonl": lambda: frame.to_json(src, orient="records", lines=True), ".parquet": lambda: frame.to_parquet(src)}[suffix]()
+    {
+        ".csv": lambda: frame.to_csv(src, index=False),
+        ".jsonl": lambda: frame.to_json(src, orient="records", lines=True),
+        ".parquet": lambda: frame.to_parquet(src),
+    }[suffix]()
     dst = tmp_path / f"out{suffix}"
     code, out, err = run_cli(monkeypatch, capsys, "predict", tfidf_run, "--input", src, "--output", dst, "--text-column", "review")
     assert code == 0, err
@@ -109,3 +115,12 @@ def test_evaluate_with_unseen_label_exits_2(monkeypatch, capsys, tmp_path, tfidf
 def test_predict_on_missing_run_exits_2(monkeypatch, capsys, tmp_path):
     code, _, err = run_cli(monkeypatch, capsys, "predict", tmp_path / "nope", "hello")
     assert code == 2 and "not found" in err
+
+
+def test_unexpected_failure_exits_1_with_the_reason(monkeypatch, capsys, tmp_path):
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk exploded")
+
+    monkeypatch.setattr("tuneforge.train.run.train", broken)
+    code, _, err = run_cli(monkeypatch, capsys, "train", write_config(tmp_path, None, method="tfidf"))
+    assert code == 1 and "disk exploded" in err and "Traceback" in err

@@ -47,7 +47,12 @@ def test_bad_choice_lists_allowed_values(tmp_path):
 
 @pytest.mark.parametrize(
     ("override", "setting"),
-    [("train.learning_rate=-1", "train.learning_rate"), ("train.epochs=abc", "train.epochs"), ("data.validation_fraction=0.9", "data.validation_fraction"), ("output.name=a/b", "output.name")],
+    [
+        ("train.learning_rate=-1", "train.learning_rate"),
+        ("train.epochs=abc", "train.epochs"),
+        ("data.validation_fraction=0.9", "data.validation_fraction"),
+        ("output.name=a/b", "output.name"),
+    ],
 )
 def test_bad_values_name_the_setting(tmp_path, override, setting):
     with pytest.raises(ConfigError, match=setting.replace(".", r"\.")):

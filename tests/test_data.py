@@ -35,7 +35,7 @@ def test_formats_agree(tmp_path):
     pd.DataFrame({"review": csv_frame["text"], "sentiment": csv_frame["label"]}).to_parquet(pq_path)
     pq_frame, _ = read_table(pq_path, text_column="review", label_column="sentiment")
     jsonl = tmp_path / "test.jsonl"
-    jsonl.write_text("".join(json.dumps({"review": t, "sentiment": l}) + "\n" for t, l in zip(csv_frame["text"], csv_frame["label"])))
+    jsonl.write_text("".join(json.dumps({"review": t, "sentiment": lab}) + "\n" for t, lab in zip(csv_frame["text"], csv_frame["label"])))
     jl_frame, _ = read_table(jsonl, text_column="review", label_column="sentiment")
     assert csv_frame["text"].tolist() == pq_frame["text"].tolist() == jl_frame["text"].tolist()
     assert pq_frame.loc[2, "source"].endswith("test.parquet:row 3")
@@ -107,7 +107,9 @@ def test_unknown_extension_and_missing_file(tmp_path):
 
 
 def test_cleaning_counts_what_it_removed_and_changed():
-    data = prepare_data(_cfg(DATA / "reviews_train.csv", test=str(DATA / "reviews_test.csv"), validation=str(DATA / "reviews_validation.jsonl")), seed=0)
+    data = prepare_data(
+        _cfg(DATA / "reviews_train.csv", test=str(DATA / "reviews_test.csv"), validation=str(DATA / "reviews_validation.jsonl")), seed=0
+    )
     train = data.report["files"]["train"]
     assert train["rows_read"] == 61
     assert train["removed"]["duplicate"] == 1
@@ -153,7 +155,12 @@ def test_single_label_is_rejected(tmp_path):
 
 @pytest.mark.parametrize(
     ("raw", "clean"),
-    [("<p>Hi&nbsp;<b>there</b></p>", "Hi there"), ("a   b\n\tc", "a b c"), ("<script>x()</script>ok", "ok"), ("5 < 6 and 7 > 3", "5 < 6 and 7 > 3")],
+    [
+        ("<p>Hi&nbsp;<b>there</b></p>", "Hi there"),
+        ("a   b\n\tc", "a b c"),
+        ("<script>x()</script>ok", "ok"),
+        ("5 < 6 and 7 > 3", "5 < 6 and 7 > 3"),
+    ],
 )
 def test_normalize_text(raw, clean):
     assert normalize_text(raw) == clean

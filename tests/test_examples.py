@@ -30,3 +30,18 @@ def test_own_csv_example_runs_with_tfidf(tmp_path):
     path = Path(__file__).parent.parent / "examples" / "own-csv.yaml"
     result = train(load_config(path, ["train.method=tfidf", f"output.dir={tmp_path}"]))
     assert result.metrics["n"] == 15
+
+
+@pytest.mark.parametrize("path", [p for p in EXAMPLES if "tune" in p.name], ids=lambda p: p.name)
+def test_tune_examples_have_valid_spaces(path):
+    from tuneforge.tune.space import check_space
+
+    check_space(load_config(path))
+
+
+def test_tfidf_tune_example_runs(tmp_path):
+    from tuneforge.tune.study import tune
+
+    path = Path(__file__).parent.parent / "examples" / "reviews-tfidf-tune.yaml"
+    result = tune(load_config(path, [f"output.dir={tmp_path}"]), trials=3)
+    assert result.finished == 3 and (result.study_dir / "best.yaml").is_file()

@@ -21,10 +21,9 @@ def test_atomic_write_leaves_old_file_when_rename_fails(tmp_path, monkeypatch):
 
 def test_atomic_dir_appears_only_when_complete(tmp_path):
     target = tmp_path / "model"
-    with pytest.raises(RuntimeError):
-        with atomic_dir(target) as tmp:
-            (tmp / "weights.safetensors").write_text("half")
-            raise RuntimeError("crash while saving")
+    with pytest.raises(RuntimeError), atomic_dir(target) as tmp:
+        (tmp / "weights.safetensors").write_text("half")
+        raise RuntimeError("crash while saving")
     assert not target.exists()
     assert list(tmp_path.iterdir()) == []
     with atomic_dir(target) as tmp:

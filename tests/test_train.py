@@ -12,7 +12,7 @@ from tuneforge.predict.predictor import Predictor
 from tuneforge.runs import read_run_info
 from tuneforge.train.run import train
 
-from conftest import DATA, write_config
+from conftest import write_config
 
 METHODS = ["full", "lora", "head", "tfidf"]
 
@@ -31,7 +31,17 @@ def trained(tiny_bert, tmp_path_factory):
 @pytest.mark.parametrize("method", METHODS)
 def test_run_directory_is_complete(trained, method):
     run_dir = trained[method].run_dir
-    for name in ("config.yaml", "data_report.json", "metrics.jsonl", "cost.json", "model_card.md", "run.json", "splits/train.jsonl", "splits/validation.jsonl", "splits/test.jsonl"):
+    for name in (
+        "config.yaml",
+        "data_report.json",
+        "metrics.jsonl",
+        "cost.json",
+        "model_card.md",
+        "run.json",
+        "splits/train.jsonl",
+        "splits/validation.jsonl",
+        "splits/test.jsonl",
+    ):
         assert (run_dir / name).is_file(), name
     for name in ("metrics.json", "confusion.png", "reliability.png", "errors.csv"):
         assert (run_dir / "eval" / name).is_file(), name

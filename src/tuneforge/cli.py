@@ -21,7 +21,10 @@ from tuneforge.errors import TuneforgeError
 class UsageProblem(TuneforgeError):
     """Arguments that do not fit together (exit code 2, like other usage errors)."""
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="From a labeled dataset to a measured, usable Transformer model on your CPU.")
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="From a labeled dataset to a measured, usable Transformer model on your CPU."
+)
 out = Console()
 err = Console(stderr=True)
 
@@ -29,8 +32,10 @@ SetOption = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Ove
 
 
 @app.callback()
-def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
-           quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Warnings only.")] = False) -> None:
+def _setup(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Warnings only.")] = False,
+) -> None:
     import os
 
     from rich.logging import RichHandler
@@ -75,6 +80,29 @@ def train(
     if config is None:
         raise UsageProblem("give a CONFIG file, or --resume RUN_DIR")
     _print_result(run_training(load_config(config, overrides)))
+
+
+@app.command()
+def tune(
+    config: Annotated[Path, typer.Argument(help="YAML run config with a tune.space section.")],
+    overrides: SetOption = None,
+    trials: Annotated[Optional[int], typer.Option(min=1, help="Finished trials to reach (default tune.trials).")] = None,
+    timeout: Annotated[Optional[float], typer.Option(min=1, help="Start no new trial after this many seconds.")] = None,
+) -> None:
+    """Search hyper-parameters with Optuna; rerun to continue, run on several machines to share."""
+    from tuneforge.config import load_config
+    from tuneforge.tune.study import tune as run_study
+
+    result = run_study(load_config(config, overrides), trials=trials, timeout_s=timeout)
+    table = Table(
+        "setting", "best value", title=f"{result.finished} finished, {result.failed} failed; best validation = {result.best_value}"
+    )
+    for key, value in result.best_params.items():
+        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+    out.print(table)
+    for name, path in result.files.items():
+        err.print(f"{name}: {path}")
+    print(result.files.get("best_yaml", result.study_dir))
 
 
 @app.command()
@@ -130,6 +158,22 @@ def predict(
 
 
 @app.command()
+def serve(
+    run_dirs: Annotated[list[str], typer.Argument(help="Run directories to serve, each RUN_DIR or NAME=RUN_DIR.", show_default=False)],
+    host: Annotated[Optional[str], typer.Option(help="Interface to bind (default 127.0.0.1).")] = None,
+    port: Annotated[Optional[int], typer.Option(help="TCP port (default 8000).")] = None,
+    overrides: SetOption = None,
+) -> None:
+    """Serve runs over HTTP: POST /v1/classify, GET /v1/models, /healthz, /readyz, /metrics, /docs."""
+    from tuneforge.serve.server import serve as run_server
+    from tuneforge.serve.settings import load_serve_settings
+
+    extra = [f"serve.host={host}"] if host else []
+    extra += [f"serve.port={port}"] if port is not None else []
+    run_server(run_dirs, load_serve_settings([*(overrides or []), *extra]))
+
+
+@app.command()
 def runs(directory: Annotated[Path, typer.Option("--dir", help="Parent directory of runs.")] = Path("runs")) -> None:
     """List runs with their method, data, main metric and time."""
     from tuneforge.runs import list_runs
@@ -177,17 +221,25 @@ def _print_result(result) -> None:
     _print_metrics(result.metrics)
     cost = result.cost
     if cost:
-        out.print(f"time {cost.get('wall_seconds')} s, peak memory {cost.get('peak_rss_mb')} MB, est. cost ${cost.get('estimated_cost_usd')}")
+        out.print(
+            f"time {cost.get('wall_seconds')} s, peak memory {cost.get('peak_rss_mb')} MB, est. cost ${cost.get('estimated_cost_usd')}"
+        )
     print(result.run_dir)
 
 
 def main() -> None:
-    """Entry point: typer exits 2 on usage errors itself; our own errors also exit 2, one line on stderr."""
+    """Entry point: usage errors exit 2 (typer), our own errors 2 with one line on stderr, anything else 1."""
     try:
         app()
     except TuneforgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(getattr(exc, "exit_code", 2))
+    except Exception as exc:  # a bug or an environment failure: keep the traceback, exit 1
+        import traceback
+
+        traceback.print_exc()
+        print(f"error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

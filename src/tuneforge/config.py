@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tuneforge.errors import ConfigError
 
@@ -57,7 +57,9 @@ class LoraConfig(_Section):
 
 class HeadConfig(_Section):
     pooling: Literal["mean", "cls"] = Field("mean", description="How token vectors become one text vector.")
-    c_grid: list[float] = Field([0.1, 1.0, 10.0], min_length=1, description="Inverse regularisation strengths tried; the best on validation wins.")
+    c_grid: list[float] = Field(
+        [0.1, 1.0, 10.0], min_length=1, description="Inverse regularisation strengths tried; the best on validation wins."
+    )
 
 
 class TfidfConfig(_Section):
@@ -104,6 +106,46 @@ class CostConfig(_Section):
     usd_per_hour: float = Field(0.10, ge=0, description="Price of this machine per hour, for the cost estimate in cost.json.")
 
 
+class ParamSpace(_Section):
+    """One searched setting: a range (`low`, `high`, optional `log` / `step`) or a list of `choices`."""
+
+    low: float | None = Field(None, description="Lower bound of a range.")
+    high: float | None = Field(None, description="Upper bound of a range.")
+    log: bool = Field(False, description="Sample the range on a log scale (learning rates).")
+    step: float | None = Field(None, gt=0, description="Grid step of a range; integers when low, high and step are whole.")
+    choices: list[Any] | None = Field(None, min_length=1, description="Explicit values to choose from.")
+
+    @model_validator(mode="after")
+    def _shape(self) -> ParamSpace:
+        if self.choices is not None:
+            if self.low is not None or self.high is not None:
+                raise ValueError("give either choices or low/high, not both")
+            return self
+        if self.low is None or self.high is None:
+            raise ValueError("give choices, or both low and high")
+        if self.low >= self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError("a log range needs low > 0")
+        return self
+
+    @property
+    def is_int(self) -> bool:
+        whole = lambda v: v is not None and float(v).is_integer()  # noqa: E731
+        return self.choices is None and whole(self.low) and whole(self.high) and (self.step is None or whole(self.step)) and not self.log
+
+
+class TuneConfig(_Section):
+    space: dict[str, ParamSpace] = Field(default_factory=dict, description="Dotted setting -> range or choices, e.g. train.learning_rate.")
+    sampler: Literal["tpe", "random", "grid"] = Field("tpe", description="tpe (Bayesian), random, or grid over choices/steps.")
+    pruner: Literal["median", "halving", "none"] = Field("median", description="Stop poor trials early from their validation scores.")
+    trials: int = Field(20, ge=1, description="Finished trials (complete or pruned) the study should reach.")
+    timeout_s: float | None = Field(None, gt=0, description="Start no new trial after this many seconds.")
+    storage: str | None = Field(None, description="SQLAlchemy URL shared by workers; default a SQLite file in the study folder.")
+    study_name: str | None = Field(None, description="Study (and folder) name; default '<method>-<data>'.")
+    seed: int | None = Field(None, description="Sampler seed for a reproducible search order (single process).")
+
+
 class RunConfig(_Section):
     task: Literal["classify"] = Field("classify", description="What the run learns.")
     data: DataConfig
@@ -111,6 +153,7 @@ class RunConfig(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     cost: CostConfig = Field(default_factory=CostConfig)
+    tune: TuneConfig = Field(default_factory=TuneConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -181,19 +224,20 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
     node[parts[-1]] = value
 
 
-def format_validation_error(exc: ValidationError) -> str:
+def format_validation_error(exc: ValidationError, *, root: type[BaseModel] | None = None, prefix: str = "") -> str:
+    """One line per problem: the dotted setting, what is wrong, what is allowed."""
     lines = ["invalid config:"]
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
-        lines.append(f"  {loc or '(top level)'}: {_describe(err)}")
+        loc = prefix + ".".join(str(p) for p in err["loc"])
+        lines.append(f"  {loc or '(top level)'}: {_describe(err, root or RunConfig)}")
     return "\n".join(lines)
 
 
-def _describe(err: dict[str, Any]) -> str:
+def _describe(err: dict[str, Any], root: type[BaseModel]) -> str:
     kind = err["type"]
     got = err.get("input")
     if kind == "extra_forbidden":
-        allowed = _allowed_keys(err["loc"][:-1])
+        allowed = _allowed_keys(root, err["loc"][:-1])
         return f"unknown setting; allowed here: {', '.join(allowed)}"
     if kind == "missing":
         return "required setting is missing"
@@ -202,8 +246,8 @@ def _describe(err: dict[str, Any]) -> str:
     return f"{err['msg']}; got {got!r}"
 
 
-def _allowed_keys(loc: tuple) -> list[str]:
-    model: type[BaseModel] = RunConfig
+def _allowed_keys(root: type[BaseModel], loc: tuple) -> list[str]:
+    model = root
     for part in loc:
         field = model.model_fields.get(str(part))
         if field is None:

@@ -26,3 +26,9 @@ class RunError(TuneforgeError, FileNotFoundError):
 
 class MissingDependencyError(TuneforgeError, ImportError):
     """An optional dependency is not installed; the message names the extra."""
+
+
+class ResourceError(TuneforgeError, OSError):
+    """The machine refused: disk full, directory not writable. Not the user's input, so exit code 1."""
+
+    exit_code = 1

@@ -57,7 +57,7 @@ def is_bundled(spec: str) -> bool:
 
 
 def load_bundled(spec: str) -> pd.DataFrame:
-    name = spec[len(PREFIX):]
+    name = spec[len(PREFIX) :]
     loader = BUNDLED.get(name)
     if loader is None:
         raise DataError(f"unknown bundled dataset {spec!r}; available: {', '.join(PREFIX + n for n in BUNDLED)}")

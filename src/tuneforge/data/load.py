@@ -27,7 +27,9 @@ def detect_format(path: Path, declared: str = "auto") -> str:
         return declared
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise DataError(f"{path}: cannot tell the format from the extension {path.suffix!r}; use .csv, .jsonl or .parquet, or set data.format")
+        raise DataError(
+            f"{path}: cannot tell the format from the extension {path.suffix!r}; use .csv, .jsonl or .parquet, or set data.format"
+        )
     return fmt
 
 
@@ -64,7 +66,7 @@ def _decode(path: Path, encoding: str) -> str:
         line = raw.count(b"\n", 0, exc.start) + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         raise DataError(
-            f"{path}:{line}: byte {raw[exc.start:exc.start + 1]!r} at column {col} is not valid {encoding}; "
+            f"{path}:{line}: byte {raw[exc.start : exc.start + 1]!r} at column {col} is not valid {encoding}; "
             f"re-save the file as UTF-8 or set data.encoding (e.g. latin-1)"
         ) from None
     except LookupError:
@@ -79,6 +81,11 @@ def _cell(value) -> str | None:
     if value is None or (isinstance(value, float) and value != value):
         return None
     return value if isinstance(value, str) else str(value)
+
+
+def _field(fields: list[str], position: int) -> str | None:
+    """A short row (fewer fields than the header) reads as missing values."""
+    return fields[position] if position < len(fields) else None
 
 
 def _read_csv(path: Path, text: str, text_column: str, label_column: str | None) -> tuple[pd.DataFrame, int]:
@@ -109,8 +116,9 @@ def _read_csv(path: Path, text: str, text_column: str, label_column: str | None)
         elif len(fields) > len(header):
             raise DataError(f"{path}:{start}: {len(fields)} fields but the header has {len(header)}; quote fields that contain commas")
         else:
-            get = lambda col: fields[index[col]] if index[col] < len(fields) else None  # noqa: E731
-            rows.append((get(text_column), get(label_column) if label_column else None, f"{path}:{start}"))
+            text_value = _field(fields, index[text_column])
+            label_value = _field(fields, index[label_column]) if label_column else None
+            rows.append((text_value, label_value, f"{path}:{start}"))
         start = reader.line_num + 1
     return pd.DataFrame(rows, columns=COLUMNS), blank
 

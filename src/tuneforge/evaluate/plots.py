@@ -10,7 +10,7 @@ import numpy as np
 from tuneforge.runs import atomic_write_bytes
 
 
-def _figure():
+def figure():
     import matplotlib
 
     matplotlib.use("Agg")  # headless: no display on servers
@@ -20,7 +20,7 @@ def _figure():
 
 
 def save_confusion_png(matrix: list[list[int]], labels: list[str], path: Path, *, title: str) -> Path:
-    plt = _figure()
+    plt = figure()
     cm = np.asarray(matrix, dtype=float)
     rows = cm.sum(axis=1, keepdims=True)
     share = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
@@ -36,11 +36,11 @@ def save_confusion_png(matrix: list[list[int]], labels: list[str], path: Path, *
         for j in range(len(labels)):
             ax.text(j, i, f"{int(cm[i, j])}", ha="center", va="center", color="white" if share[i, j] > 0.5 else "black", fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.046, label="share of true row")
-    return _save(fig, plt, path)
+    return save_figure(fig, plt, path)
 
 
 def save_reliability_png(y_true: np.ndarray, probs: np.ndarray, path: Path, *, bins: int = 10) -> Path:
-    plt = _figure()
+    plt = figure()
     confidence, correct = probs.max(axis=1), probs.argmax(axis=1) == y_true
     edges = np.linspace(0, 1, bins + 1)
     centers, accs, counts = [], [], []
@@ -59,10 +59,10 @@ def save_reliability_png(y_true: np.ndarray, probs: np.ndarray, path: Path, *, b
     ax.set_ylabel("accuracy")
     ax.set_title("Reliability (labels: examples per bin)")
     ax.legend(loc="upper left")
-    return _save(fig, plt, path)
+    return save_figure(fig, plt, path)
 
 
-def _save(fig, plt, path: Path) -> Path:
+def save_figure(fig, plt, path: Path) -> Path:
     buffer = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buffer, format="png", dpi=110)

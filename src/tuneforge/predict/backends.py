@@ -62,7 +62,15 @@ class HeadBackend:
         self.weight, self.bias = head["weight"], head["bias"]
 
     def embed(self, texts: list[str], *, batch_size: int, progress: str | None = None) -> np.ndarray:
-        return embed_texts(self.encoder, self.tokenizer, texts, max_length=self.meta.max_length, batch_size=batch_size, pooling=self.meta.pooling, progress=progress)
+        return embed_texts(
+            self.encoder,
+            self.tokenizer,
+            texts,
+            max_length=self.meta.max_length,
+            batch_size=batch_size,
+            pooling=self.meta.pooling,
+            progress=progress,
+        )
 
     def predict_proba(self, texts: list[str], *, batch_size: int, progress: str | None = None) -> np.ndarray:
         features = self.embed(texts, batch_size=batch_size, progress=progress)

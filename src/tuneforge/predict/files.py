@@ -71,7 +71,14 @@ def _attach(frame: pd.DataFrame, predictor: Predictor, probs) -> pd.DataFrame:
 
 def _read_chunks(path: Path, fmt: str, text_column: str, chunk_rows: int, encoding: str) -> Iterator[pd.DataFrame]:
     if fmt == "csv":
-        reader = pd.read_csv(path, chunksize=chunk_rows, dtype=str, keep_default_na=False, encoding=encoding, sep="\t" if path.suffix.lower() == ".tsv" else ",")
+        reader = pd.read_csv(
+            path,
+            chunksize=chunk_rows,
+            dtype=str,
+            keep_default_na=False,
+            encoding=encoding,
+            sep="\t" if path.suffix.lower() == ".tsv" else ",",
+        )
         first = True
         try:
             for frame in reader:
@@ -80,7 +87,9 @@ def _read_chunks(path: Path, fmt: str, text_column: str, chunk_rows: int, encodi
                 first = False
                 yield frame
         except UnicodeDecodeError as exc:
-            raise DataError(f"{path}: byte at offset {exc.start} of a chunk is not valid {encoding}; re-save as UTF-8 or pass --encoding") from None
+            raise DataError(
+                f"{path}: byte at offset {exc.start} of a chunk is not valid {encoding}; re-save as UTF-8 or pass --encoding"
+            ) from None
         except pd.errors.ParserError as exc:
             raise DataError(f"{path}: unreadable CSV ({exc})") from None
     elif fmt == "jsonl":
@@ -90,7 +99,9 @@ def _read_chunks(path: Path, fmt: str, text_column: str, chunk_rows: int, encodi
 
         parquet = pq.ParquetFile(path)
         if text_column not in parquet.schema_arrow.names:
-            raise DataError(f"{path}: column {text_column!r} not found (columns: {', '.join(parquet.schema_arrow.names)}); pass --text-column")
+            raise DataError(
+                f"{path}: column {text_column!r} not found (columns: {', '.join(parquet.schema_arrow.names)}); pass --text-column"
+            )
         for batch in parquet.iter_batches(batch_size=chunk_rows):
             yield batch.to_pandas()
 

@@ -29,7 +29,9 @@ def find_model_dir(path: str | Path) -> Path:
             return candidate
     if not path.exists():
         raise RunError(f"run directory not found: {path}")
-    raise RunError(f"{path} has no trained model (no model/{META_FILE}); the run may not have finished — try `tuneforge train --resume {path}`")
+    raise RunError(
+        f"{path} has no trained model (no model/{META_FILE}); the run may not have finished — try `tuneforge train --resume {path}`"
+    )
 
 
 class Predictor:
@@ -58,6 +60,25 @@ class Predictor:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         cleaned = [normalize_text(t, strip_html=self.meta.strip_html) for t in texts]
         return self.backend.predict_proba(cleaned, batch_size=self.batch_size, progress=progress)
+
+    def truncated(self, texts: Sequence[str]) -> list[bool]:
+        """Which texts are longer than the model window (and so were cut before scoring)."""
+        tokenizer = getattr(self.backend, "tokenizer", None)
+        if tokenizer is None:
+            return [False] * len(texts)
+        cleaned = [normalize_text(t, strip_html=self.meta.strip_html) for t in _as_texts(texts)]
+        lengths = tokenizer(cleaned, truncation=True, max_length=self.meta.max_length + 1)["input_ids"]
+        return [len(ids) > self.meta.max_length for ids in lengths]
+
+    def batcher(self, *, max_batch_size: int = 32, max_wait_ms: float = 5.0, max_queue: int = 256):
+        """A thread-safe micro-batcher over this predictor: the one the HTTP service uses.
+
+        Concurrent `batcher.predict(texts)` calls from many threads are coalesced
+        into shared forward passes; call `close()` when done.
+        """
+        from tuneforge.serve.batcher import MicroBatcher
+
+        return MicroBatcher(self.predict_proba, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queue=max_queue)
 
     def predict(self, texts: Sequence[str] | str) -> list[Prediction]:
         return self.to_predictions(self.predict_proba(texts))

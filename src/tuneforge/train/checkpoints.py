@@ -1,12 +1,16 @@
-"""Checkpoints that are only trusted once complete.
+"""Checkpoints that are only trusted once complete and intact.
 
 Hugging Face `Trainer` writes `checkpoint-N/` file by file. After it finishes we
-fsync the folder and atomically add a marker; resume considers only folders
-with the marker, so a checkpoint cut short by a crash is never picked up.
+fsync the folder and atomically add a marker listing every file's size and
+SHA-256. Resume takes the newest checkpoint whose marker exists and whose files
+still match it; a checkpoint cut short by a crash, or damaged afterwards, is
+never picked up (it is removed, and the previous one is used).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
 import shutil
@@ -21,13 +25,49 @@ MARKER = "tuneforge-complete.json"
 _STEP = re.compile(r"^checkpoint-(\d+)$")
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _manifest(folder: Path) -> dict[str, dict]:
+    return {
+        str(p.relative_to(folder)): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != MARKER and not p.name.endswith(".tmp")
+    }
+
+
 class CompleteCheckpointMarker(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if folder.is_dir():
             fsync_tree(folder)
-            atomic_write_json(folder / MARKER, {"step": state.global_step, "epoch": state.epoch})
+            atomic_write_json(folder / MARKER, {"step": state.global_step, "epoch": state.epoch, "files": _manifest(folder)})
         return control
+
+
+def verify_checkpoint(folder: Path) -> str | None:
+    """None when the checkpoint is complete and matches its manifest, else what is wrong."""
+    marker = folder / MARKER
+    if not marker.is_file():
+        return "no completion marker (interrupted while saving)"
+    try:
+        files = json.loads(marker.read_text(encoding="utf-8"))["files"]
+    except (json.JSONDecodeError, KeyError, OSError) as exc:
+        return f"unreadable marker ({exc})"
+    for name, expected in files.items():
+        path = folder / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if path.stat().st_size != expected["bytes"]:
+            return f"{name} has {path.stat().st_size} bytes, expected {expected['bytes']}"
+        if _sha256(path) != expected["sha256"]:
+            return f"{name} does not match its checksum"
+    return None
 
 
 def checkpoints(folder: Path) -> list[tuple[int, Path]]:
@@ -38,12 +78,12 @@ def checkpoints(folder: Path) -> list[tuple[int, Path]]:
 
 
 def latest_complete_checkpoint(folder: Path, *, remove_incomplete: bool = False) -> Path | None:
-    """Newest checkpoint with its completion marker; optionally delete the unfinished ones."""
-    best = None
-    for _, path in checkpoints(folder):
-        if (path / MARKER).is_file():
-            best = path
-        elif remove_incomplete:
-            logger.warning("removing incomplete checkpoint %s (interrupted while saving)", path)
+    """Newest intact checkpoint; with `remove_incomplete`, delete the broken newer ones."""
+    for _, path in reversed(checkpoints(folder)):
+        problem = verify_checkpoint(path)
+        if problem is None:
+            return path
+        logger.warning("skipping %s: %s", path, problem)
+        if remove_incomplete:
             shutil.rmtree(path, ignore_errors=True)
-    return best
+    return None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ class TrainContext:
     run_dir: Path
     model_path: str | None  # resolved pretrained weights (None for tfidf)
     resume_from: Path | None = None
+    callbacks: list = field(default_factory=list)  # extra Trainer callbacks (e.g. Optuna pruning)
 
     @property
     def metrics_file(self) -> Path:

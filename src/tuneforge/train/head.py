@@ -33,7 +33,15 @@ def train_head(ctx: TrainContext, out_dir: Path) -> dict:
         raise ConfigError(f"model.name={ctx.config.model.name!r}: could not load ({exc})") from None
 
     def features(split: str):
-        return embed_texts(encoder, tokenizer, ctx.texts(split), max_length=t.max_length, batch_size=t.eval_batch_size, pooling=t.head.pooling, progress=f"embedding {split}")
+        return embed_texts(
+            encoder,
+            tokenizer,
+            ctx.texts(split),
+            max_length=t.max_length,
+            batch_size=t.eval_batch_size,
+            pooling=t.head.pooling,
+            progress=f"embedding {split}",
+        )
 
     x_train, x_val = features("train"), features("validation")
     y_train, y_val = ctx.label_ids("train"), ctx.label_ids("validation")
@@ -50,5 +58,14 @@ def train_head(ctx: TrainContext, out_dir: Path) -> dict:
     encoder.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
     save_file({"weight": weight, "bias": bias}, str(out_dir / "head.safetensors"))
-    ModelMeta(kind="head", labels=ctx.data.labels, method="head", base_model=ctx.config.model.name, max_length=t.max_length, strip_html=ctx.config.data.strip_html, pooling=t.head.pooling, extra={"C": c}).write(out_dir)
+    ModelMeta(
+        kind="head",
+        labels=ctx.data.labels,
+        method="head",
+        base_model=ctx.config.model.name,
+        max_length=t.max_length,
+        strip_html=ctx.config.data.strip_html,
+        pooling=t.head.pooling,
+        extra={"C": c},
+    ).write(out_dir)
     return {"chosen_C": c, **{f"best_validation_{k}": v for k, v in scores.items()}}

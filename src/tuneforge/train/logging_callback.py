@@ -23,7 +23,9 @@ class MetricsFileLogger(TrainerCallback):
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         if metrics:
-            shown = {k.removeprefix("eval_"): round(v, 4) for k, v in metrics.items() if k in ("eval_accuracy", "eval_macro_f1", "eval_loss")}
+            shown = {
+                k.removeprefix("eval_"): round(v, 4) for k, v in metrics.items() if k in ("eval_accuracy", "eval_macro_f1", "eval_loss")
+            }
             logger.info("step %d (epoch %.2f) validation: %s", state.global_step, state.epoch or 0, shown)
         return control
 

@@ -6,8 +6,9 @@ temporary folder that becomes `model/` only when complete.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
-
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -17,7 +18,7 @@ import pandas as pd
 
 from tuneforge.config import RunConfig, dump_config, load_config
 from tuneforge.data.prepare import SPLITS, PreparedData, prepare_data
-from tuneforge.errors import RunError
+from tuneforge.errors import ResourceError, RunError
 from tuneforge.evaluate.card import write_model_card
 from tuneforge.evaluate.report import evaluate_frame
 from tuneforge.models.registry import resolve_model
@@ -38,6 +39,7 @@ from tuneforge.train.context import TrainContext
 from tuneforge.train.cost import CostMeter
 
 logger = logging.getLogger(__name__)
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EPERM}
 
 
 def _method(name: str) -> Callable[[TrainContext, Path], dict]:
@@ -63,8 +65,11 @@ class RunResult:
     resumed: bool = False
 
 
-def train(config: RunConfig, *, resume: str | Path | None = None) -> RunResult:
-    """Train, evaluate and save one run; with `resume`, continue that run instead."""
+def train(config: RunConfig, *, resume: str | Path | None = None, callbacks: list | None = None) -> RunResult:
+    """Train, evaluate and save one run; with `resume`, continue that run instead.
+
+    `callbacks` are extra Hugging Face `TrainerCallback`s for the full/lora methods.
+    """
     from transformers import set_seed
 
     if resume is not None:
@@ -86,7 +91,7 @@ def train(config: RunConfig, *, resume: str | Path | None = None) -> RunResult:
         metric_name=config.train.metric,
         started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
-    return _execute(TrainContext(config=config, data=data, run_dir=run_dir, model_path=model_path))
+    return _execute(TrainContext(config=config, data=data, run_dir=run_dir, model_path=model_path, callbacks=list(callbacks or [])))
 
 
 def _resume(run_dir: Path) -> RunResult:
@@ -124,7 +129,14 @@ def _execute(ctx: TrainContext) -> RunResult:
         atomic_write_json(run_dir / "cost.json", cost)
         write_model_card(run_dir, config=config.to_dict(), data_report=ctx.data.report, metrics=metrics, cost=cost, train_info=train_info)
     except BaseException as exc:
-        write_run_info(run_dir, status="failed" if not isinstance(exc, KeyboardInterrupt) else "interrupted", error=f"{type(exc).__name__}: {exc}"[:2000])
+        with contextlib.suppress(OSError):  # the disk may be the problem
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else getattr(exc, "run_status", "failed")
+            write_run_info(run_dir, status=status, error=f"{type(exc).__name__}: {exc}"[:2000])
+        if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:
+            raise ResourceError(
+                f"cannot write under {run_dir}: {exc.strerror or exc}. Earlier complete checkpoints are intact; "
+                f"fix the disk, then run `tuneforge train --resume {run_dir}`"
+            ) from exc
         raise
     summary = {k: metrics[k] for k in ("accuracy", "macro_f1", "micro_f1", "weighted_f1") if k in metrics}
     write_run_info(
@@ -163,6 +175,6 @@ def _load_splits(run_dir: Path, config: RunConfig) -> PreparedData:
     if "train" not in frames or "validation" not in frames:
         raise RunError(f"{run_dir}: saved splits are missing; start a new run with `tuneforge train`")
     report = json.loads((run_dir / "data_report.json").read_text(encoding="utf-8"))
-    return PreparedData(train=frames["train"], validation=frames["validation"], test=frames.get("test"), labels=report["labels"], report=report)
-
-
+    return PreparedData(
+        train=frames["train"], validation=frames["validation"], test=frames.get("test"), labels=report["labels"], report=report
+    )

@@ -23,7 +23,13 @@ logger = logging.getLogger(__name__)
 
 def train_tfidf(ctx: TrainContext, out_dir: Path) -> dict:
     cfg, seed = ctx.config.train.tfidf, ctx.config.train.seed
-    params = {"ngram_range": (1, cfg.ngram_max), "sublinear_tf": True, "lowercase": True, "strip_accents": "unicode", "max_features": cfg.max_features}
+    params = {
+        "ngram_range": (1, cfg.ngram_max),
+        "sublinear_tf": True,
+        "lowercase": True,
+        "strip_accents": "unicode",
+        "max_features": cfg.max_features,
+    }
     vectorizer = TfidfVectorizer(**params)
     x_train = vectorizer.fit_transform(ctx.texts("train"))
     clf = LogisticRegression(C=cfg.c, max_iter=3000, random_state=seed).fit(x_train, ctx.label_ids("train"))
@@ -38,5 +44,11 @@ def train_tfidf(ctx: TrainContext, out_dir: Path) -> dict:
     (out_dir / "vectorizer.json").write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
     save_file({"idf": np.ascontiguousarray(vectorizer.idf_, dtype=np.float64)}, str(out_dir / "idf.safetensors"))
     save_file({"weight": weight, "bias": bias}, str(out_dir / "head.safetensors"))
-    ModelMeta(kind="tfidf", labels=ctx.data.labels, method="tfidf", strip_html=ctx.config.data.strip_html, extra={"vocabulary_size": len(vocabulary)}).write(out_dir)
+    ModelMeta(
+        kind="tfidf",
+        labels=ctx.data.labels,
+        method="tfidf",
+        strip_html=ctx.config.data.strip_html,
+        extra={"vocabulary_size": len(vocabulary)},
+    ).write(out_dir)
     return {"vocabulary_size": len(vocabulary), **{f"best_validation_{k}": v for k, v in scores.items()}}

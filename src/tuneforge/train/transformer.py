@@ -51,7 +51,9 @@ def load_classifier(ctx: TrainContext):
             trust_remote_code=remote,
         )
     except OSError as exc:
-        raise ConfigError(f"model.name={ctx.config.model.name!r}: could not load ({exc}); use a packaged alias such as 'minilm-l6' or a local folder with safetensors weights") from None
+        raise ConfigError(
+            f"model.name={ctx.config.model.name!r}: could not load ({exc}); use a packaged alias such as 'minilm-l6' or a local folder with safetensors weights"
+        ) from None
     return tokenizer, model
 
 
@@ -59,7 +61,9 @@ def wrap_lora(model, ctx: TrainContext):
     from peft import LoraConfig, TaskType, get_peft_model
 
     cfg = ctx.config.train.lora
-    peft_config = LoraConfig(task_type=TaskType.SEQ_CLS, r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=cfg.target_modules)
+    peft_config = LoraConfig(
+        task_type=TaskType.SEQ_CLS, r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=cfg.target_modules
+    )
     model = get_peft_model(model, peft_config)
     trainable, total = model.get_nb_trainable_parameters()
     logger.info("LoRA: training %d of %d parameters (%.2f%%)", trainable, total, 100 * trainable / total)
@@ -116,7 +120,7 @@ def train_transformer(ctx: TrainContext, out_dir: Path) -> dict:
     def encode(split: str) -> EncodedTexts:
         return EncodedTexts(tokenizer(ctx.texts(split), truncation=True, max_length=t.max_length), ctx.label_ids(split))
 
-    callbacks = [MetricsFileLogger(ctx.metrics_file), CompleteCheckpointMarker()]
+    callbacks = [MetricsFileLogger(ctx.metrics_file), CompleteCheckpointMarker(), *ctx.callbacks]
     if t.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience))
     trainer = Trainer(
@@ -137,7 +141,14 @@ def train_transformer(ctx: TrainContext, out_dir: Path) -> dict:
         best = best.merge_and_unload()  # plain weights: predict and serve need no peft
     best.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
-    ModelMeta(kind="transformer", labels=ctx.data.labels, method=t.method, base_model=ctx.config.model.name, max_length=t.max_length, strip_html=ctx.config.data.strip_html).write(out_dir)
+    ModelMeta(
+        kind="transformer",
+        labels=ctx.data.labels,
+        method=t.method,
+        base_model=ctx.config.model.name,
+        max_length=t.max_length,
+        strip_html=ctx.config.data.strip_html,
+    ).write(out_dir)
     return {
         "global_step": trainer.state.global_step,
         "epochs_done": trainer.state.epoch,

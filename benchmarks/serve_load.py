@@ -1,0 +1,168 @@
+"""Load test: tuneforge's service vs a naive FastAPI + pipeline-per-request service, same run.
+
+    python benchmarks/serve_load.py [--run RUN_DIR] [--duration 60] [--concurrency 16,64]
+
+Both servers serve the same fine-tuned model on 127.0.0.1 and get the same
+bounded load: C concurrent clients, each sending one short real BBC News text
+per request, for D seconds. Prints throughput, p50/p95/p99 latency and errors,
+and the throughput ratio; writes JSON. Without --run, a small full fine-tune of
+the packaged MiniLM is trained first (about a minute).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def short_texts(n: int = 500) -> list[str]:
+    from tuneforge.data.bundled import load_bundled
+
+    frame = load_bundled("bundled:bbc-news").sample(n, random_state=0)
+    return [" ".join(t.split()[:40]) for t in frame["text"]]  # title + first sentence or two
+
+
+def ensure_run(run: str | None) -> Path:
+    if run:
+        return Path(run)
+    from tuneforge.demo import demo_config
+    from tuneforge.train.run import train
+
+    config = demo_config(method="full", output_dir="runs/benchmark", overrides=["data.max_rows=300", "train.epochs=1"])
+    return train(config).run_dir
+
+
+def start(cmd: list[str], port: int, env: dict) -> subprocess.Popen:
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            time.sleep(0.5)
+    proc.kill()
+    raise SystemExit(f"server did not start: {' '.join(cmd)}")
+
+
+async def drive(url: str, texts: list[str], concurrency: int, duration: float) -> dict:
+    latencies, errors, statuses = [], 0, {}
+    stop_at = time.perf_counter() + duration
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+
+        async def worker(k: int) -> None:
+            nonlocal errors
+            i = k
+            while time.perf_counter() < stop_at:
+                started = time.perf_counter()
+                try:
+                    r = await client.post(url, json={"texts": [texts[i % len(texts)]]})
+                    statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+                    if r.status_code == 200:
+                        latencies.append(time.perf_counter() - started)
+                    else:
+                        errors += 1
+                except httpx.HTTPError:
+                    errors += 1
+                i += concurrency
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker(k) for k in range(concurrency)))
+        elapsed = time.perf_counter() - began
+    ms = np.array(latencies) * 1000 if latencies else np.array([float("nan")])
+    return {
+        "requests_ok": len(latencies),
+        "errors": errors,
+        "statuses": statuses,
+        "throughput_rps": round(len(latencies) / elapsed, 2),
+        "p50_ms": round(float(np.percentile(ms, 50)), 1),
+        "p95_ms": round(float(np.percentile(ms, 95)), 1),
+        "p99_ms": round(float(np.percentile(ms, 99)), 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run")
+    parser.add_argument("--duration", type=float, default=60)
+    parser.add_argument("--concurrency", default="16,64")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/serve_load.json")
+    args = parser.parse_args()
+    run_dir = ensure_run(args.run).resolve()
+    texts = short_texts()
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error"}
+    env.pop("TUNEFORGE_API_KEYS", None)
+    servers = {
+        "naive (pipeline per request)": lambda port: [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "benchmarks.naive_server:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        "tuneforge serve": lambda port: [
+            sys.executable,
+            "-m",
+            "tuneforge.cli",
+            "-q",
+            "serve",
+            str(run_dir),
+            "--port",
+            str(port),
+            "--set",
+            "serve.max_queue=1024",
+        ],
+    }
+    results = []
+    for name, command in servers.items():
+        port = free_port()
+        proc = start(command(port), port, {**env, "MODEL_DIR": str(run_dir / "model")})
+        try:
+            url = f"http://127.0.0.1:{port}/v1/classify"
+            asyncio.run(drive(url, texts, 4, 3))  # warm-up
+            for c in [int(x) for x in args.concurrency.split(",")]:
+                print(f"{name}: {c} clients for {args.duration:.0f} s ...", file=sys.stderr, flush=True)
+                results.append({"server": name, "concurrency": c, **asyncio.run(drive(url, texts, c, args.duration))})
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    print(f"{'server':<30} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for r in results:
+        print(
+            f"{r['server']:<30} {r['concurrency']:>7} {r['throughput_rps']:>8.1f} {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['errors']:>7}"
+        )
+    for c in sorted({r["concurrency"] for r in results}):
+        pair = {r["server"]: r["throughput_rps"] for r in results if r["concurrency"] == c}
+        naive, ours = pair.get("naive (pipeline per request)"), pair.get("tuneforge serve")
+        if naive and ours:
+            print(f"throughput ratio at {c} clients: {ours / naive:.2f}x")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps({"run": str(run_dir), "duration_s": args.duration, "cpu_count": os.cpu_count(), "results": results}, indent=2) + "\n"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""HTTP service: FastAPI app, micro-batching, limits, auth and metrics."""

@@ -1,0 +1,74 @@
+"""The models a service holds: each a Predictor behind its own micro-batcher."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tuneforge.errors import ConfigError
+from tuneforge.predict.predictor import Predictor, find_model_dir
+from tuneforge.runs import read_run_info
+from tuneforge.serve.batcher import MicroBatcher
+from tuneforge.serve.metrics import ServiceMetrics
+from tuneforge.serve.settings import ServeSettings
+
+
+@dataclass
+class ServedModel:
+    name: str
+    predictor: Predictor
+    batcher: MicroBatcher
+    info: dict = field(default_factory=dict)
+
+    def describe(self) -> dict:
+        meta = self.predictor.meta
+        return {
+            "name": self.name,
+            "labels": meta.labels,
+            "method": meta.method,
+            "kind": meta.kind,
+            "base_model": meta.base_model,
+            "max_length": meta.max_length if meta.kind != "tfidf" else None,
+            "backend": self.predictor.backend.name,
+            "metrics": self.info.get("metrics", {}),
+        }
+
+
+def parse_model_specs(specs: list[str]) -> list[tuple[str, Path]]:
+    """`RUN_DIR` or `NAME=RUN_DIR`; names default to the run folder's name and must be unique."""
+    out: list[tuple[str, Path]] = []
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        run_dir = Path(path if sep else spec)
+        name = name if sep else run_dir.resolve().name
+        if any(name == n for n, _ in out):
+            raise ConfigError(f"model name {name!r} given twice; use NAME=RUN_DIR to tell them apart")
+        out.append((name, run_dir))
+    if not out:
+        raise ConfigError("give at least one RUN_DIR to serve")
+    return out
+
+
+def load_models(specs: list[tuple[str, Path]], settings: ServeSettings, metrics: ServiceMetrics) -> dict[str, ServedModel]:
+    models = {}
+    for name, run_dir in specs:
+        predictor = Predictor.load(run_dir, batch_size=settings.max_batch_size)
+        model_dir = find_model_dir(run_dir)
+        info = {}
+        if (model_dir.parent / "run.json").is_file():
+            info = read_run_info(model_dir.parent)
+
+        def on_batch(size: int, seconds: float, _name: str = name) -> None:
+            metrics.batch_size.labels(_name).observe(size)
+            metrics.inference_seconds.labels(_name).observe(seconds)
+
+        batcher = MicroBatcher(
+            predictor.predict_proba,
+            max_batch_size=settings.max_batch_size,
+            max_wait_ms=settings.max_wait_ms,
+            max_queue=settings.max_queue,
+            on_batch=on_batch,
+        )
+        metrics.queue_depth.labels(name).set_function(lambda b=batcher: b.depth)
+        models[name] = ServedModel(name=name, predictor=predictor, batcher=batcher, info=info)
+    return models

@@ -1,0 +1,50 @@
+"""Run the service with uvicorn; SIGTERM drains in-flight requests, then exits 0."""
+
+from __future__ import annotations
+
+import logging
+import signal
+
+from tuneforge.serve.app import build_state, create_app
+from tuneforge.serve.registry import load_models, parse_model_specs
+from tuneforge.serve.settings import ServeSettings
+
+logger = logging.getLogger(__name__)
+
+
+def build_service(model_specs: list[str], settings: ServeSettings):
+    """The app and its state; models load in the app's lifespan (specs are checked now)."""
+    specs = parse_model_specs(model_specs)
+    for _, run_dir in specs:  # fail before binding a port if a run is missing or unfinished
+        from tuneforge.predict.predictor import find_model_dir
+
+        find_model_dir(run_dir)
+    state = build_state(settings)
+    app = create_app(state, load=lambda: load_models(specs, settings, state.metrics))
+    return app, state
+
+
+def serve(model_specs: list[str], settings: ServeSettings) -> None:
+    import uvicorn
+
+    app, state = build_service(model_specs, settings)
+
+    class DrainingServer(uvicorn.Server):
+        def handle_exit(self, sig, frame):
+            state.draining = True  # /readyz turns 503 at once so balancers stop sending
+            super().handle_exit(sig, frame)
+            if sig == signal.SIGTERM:
+                # uvicorn re-raises captured signals after draining; a drained SIGTERM is a
+                # clean, requested stop, so exit 0 (what process supervisors expect).
+                self._captured_signals = [s for s in self._captured_signals if s != signal.SIGTERM]
+
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        timeout_graceful_shutdown=settings.drain_seconds,
+        log_level="info",
+        access_log=True,  # method, path and status only: bodies are never logged
+        server_header=False,
+    )
+    DrainingServer(config).run()

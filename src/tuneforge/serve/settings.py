@@ -1,0 +1,37 @@
+"""Service settings (`--set serve.KEY=VALUE`), validated like the run config."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tuneforge.config import apply_override, format_validation_error
+from tuneforge.errors import ConfigError
+
+
+class ServeSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field("127.0.0.1", description="Interface to bind; loopback unless you mean to expose it.")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port (0 picks a free one).")
+    max_batch_size: int = Field(32, ge=1, le=1024, description="Most texts run in one forward pass.")
+    max_wait_ms: float = Field(5.0, ge=0, le=1000, description="How long the batcher waits to fill a batch.")
+    max_queue: int = Field(256, ge=1, description="Texts waiting per model before requests get 429.")
+    request_timeout_s: float = Field(10.0, gt=0, le=600, description="A request not answered by then gets 504.")
+    max_body_bytes: int = Field(2_000_000, ge=1024, description="Larger request bodies get 413 unread.")
+    max_texts: int = Field(32, ge=1, le=4096, description="Most texts in one request (422 above).")
+    max_chars: int = Field(20_000, ge=1, description="Longest text in characters (422 above).")
+    drain_seconds: float = Field(10.0, ge=0, le=600, description="On SIGTERM, time allowed for in-flight requests.")
+    api_keys_file: str | None = Field(None, description="File of API keys, one per line, plain or 'sha256:<hex>'.")
+
+
+def load_serve_settings(overrides: list[str] | None = None) -> ServeSettings:
+    raw: dict = {}
+    for item in overrides or []:
+        key = item.split("=", 1)[0]
+        if not key.startswith("serve."):
+            raise ConfigError(f"override {item!r}: service settings start with 'serve.' (e.g. serve.max_batch_size=64)")
+        apply_override(raw, item[len("serve.") :])
+    try:
+        return ServeSettings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, root=ServeSettings, prefix="serve.")) from None
