@@ -105,6 +105,7 @@ def main() -> None:
     parser.add_argument("--run")
     parser.add_argument("--duration", type=float, default=60)
     parser.add_argument("--concurrency", default="16,64")
+    parser.add_argument("--serve-set", action="append", default=[], help="extra --set for tuneforge serve, e.g. serve.threads=1")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/serve_load.json")
     args = parser.parse_args()
     run_dir = ensure_run(args.run).resolve()
@@ -148,6 +149,8 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(30)
+    if args.serve_set:
+        print(f"tuneforge serve settings: {' '.join(args.serve_set)}")
     print(f"{'server':<30} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for r in results:
         print(
@@ -160,7 +163,17 @@ def main() -> None:
             print(f"throughput ratio at {c} clients: {ours / naive:.2f}x")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
-        json.dumps({"run": str(run_dir), "duration_s": args.duration, "cpu_count": os.cpu_count(), "results": results}, indent=2) + "\n"
+        json.dumps(
+            {
+                "run": str(run_dir),
+                "serve_set": args.serve_set,
+                "duration_s": args.duration,
+                "cpu_count": os.cpu_count(),
+                "results": results,
+            },
+            indent=2,
+        )
+        + "\n"
     )
 
 

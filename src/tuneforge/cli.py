@@ -128,6 +128,7 @@ def predict(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Where to write the scored file.")] = None,
     text_column: Annotated[str, typer.Option(help="Text column of --input.")] = "text",
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward pass.")] = 32,
+    variant: Annotated[str, typer.Option(help="original, recommended, auto, or a compressed variant name.")] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")] = False,
 ) -> None:
     """Classify texts given as arguments, or score a whole file into another file."""
@@ -140,7 +141,7 @@ def predict(
         raise UsageProblem("give TEXT arguments, or --input FILE --output FILE")
     if input is not None and texts:
         raise UsageProblem("give either TEXT arguments or --input/--output, not both")
-    predictor = Predictor.load(run_dir, batch_size=batch_size)
+    predictor = Predictor.load(run_dir, batch_size=batch_size, variant=variant)
     if input is not None:
         stats = score_file(predictor, input, output, text_column=text_column)
         err.print(f"scored {stats['rows']} rows in {stats['seconds']} s")
@@ -171,6 +172,46 @@ def serve(
     extra = [f"serve.host={host}"] if host else []
     extra += [f"serve.port={port}"] if port is not None else []
     run_server(run_dirs, load_serve_settings([*(overrides or []), *extra]))
+
+
+@app.command()
+def compress(
+    run_dir: Annotated[Path, typer.Argument(help="A full or lora run directory.")],
+    methods: Annotated[str, typer.Option(help="Comma-separated: onnx, int8 (ONNX Runtime), torch-int8.")] = "onnx,int8",
+    budget: Annotated[float, typer.Option(help="Accuracy points the recommended variant may lose.")] = 0.5,
+) -> None:
+    """Export and quantize a run's model; measure size, latency, throughput and accuracy of each variant."""
+    from tuneforge.compress.run import compress_run
+
+    report = compress_run(run_dir, methods=[m.strip() for m in methods.split(",") if m.strip()], accuracy_budget=budget)
+    table = Table(
+        "variant",
+        "backend",
+        "size MB",
+        "p50 ms (b=1)",
+        "p95 ms",
+        "texts/s (b=32)",
+        "accuracy",
+        "macro-F1",
+        "agreement",
+        title=f"trade-offs on {report['split_rows']} held-out texts",
+    )
+    for r in report["variants"]:
+        name = r["variant"] + (" *" if r["variant"] == report["recommended"] else "")
+        table.add_row(
+            name,
+            r["backend"],
+            f"{r['size_mb']:.1f}",
+            f"{r['latency_p50_ms']:.1f}",
+            f"{r['latency_p95_ms']:.1f}",
+            f"{r['throughput_texts_per_s']:.1f}",
+            f"{r['accuracy']:.4f}",
+            f"{r['macro_f1']:.4f}",
+            f"{r['agreement']:.4f}",
+        )
+    out.print(table)
+    out.print(f"recommended (fastest within {budget} accuracy points): {report['recommended']}")
+    print(Path(run_dir) / "compress")
 
 
 @app.command()

@@ -10,7 +10,7 @@ from tuneforge.errors import RunError
 
 META_FILE = "tuneforge.json"
 FORMAT_VERSION = 1
-KINDS = ("transformer", "head", "tfidf")
+KINDS = ("transformer", "head", "tfidf", "onnx")
 
 
 @dataclass

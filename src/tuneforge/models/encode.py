@@ -32,8 +32,12 @@ def forward_sorted(
     batch_size: int,
     device: torch.device | str = "cpu",
     progress: str | None = None,
+    tensors: str = "pt",
 ) -> np.ndarray:
-    """Run `forward` over `texts` in length-sorted batches; rows come back in input order."""
+    """Run `forward` over `texts` in length-sorted batches; rows come back in input order.
+
+    `tensors="np"` hands `forward` int64 numpy arrays (for ONNX Runtime) instead of torch tensors.
+    """
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)
     encoded = tokenizer(list(texts), truncation=True, max_length=max_length)
@@ -45,9 +49,12 @@ def forward_sorted(
     bar = tqdm(starts, desc=progress, unit="batch", disable=progress is None, leave=False)
     for start in bar:
         chunk = order[start : start + batch_size]
-        batch = tokenizer.pad([{k: encoded[k][i] for k in keys} for i in chunk], return_tensors="pt")
-        batch = {k: v.to(device) for k, v in batch.items()}
-        result = forward(batch).float().cpu().numpy()
+        batch = tokenizer.pad([{k: encoded[k][i] for k in keys} for i in chunk], return_tensors=tensors)
+        if tensors == "pt":
+            batch = {k: v.to(device) for k, v in batch.items()}
+            result = forward(batch).float().cpu().numpy()
+        else:
+            result = np.asarray(forward({k: np.asarray(v, dtype=np.int64) for k, v in batch.items()}), dtype=np.float32)
         for row, index in zip(result, chunk):
             outputs[index] = row
     return np.stack(outputs)

@@ -21,9 +21,16 @@ class Prediction:
     probabilities: dict[str, float]
 
 
-def find_model_dir(path: str | Path) -> Path:
-    """Accept a run directory or its `model/` folder."""
+def find_model_dir(path: str | Path, variant: str | None = None) -> Path:
+    """Accept a run directory or its `model/` folder.
+
+    `variant`: "original", a compressed variant name ("onnx", "int8", ...),
+    "recommended" (from compress/tradeoffs.json), or "auto" (recommended when
+    the run was compressed, else original).
+    """
     path = Path(path)
+    if variant not in (None, "original"):
+        return _variant_dir(path, variant)
     for candidate in (path / "model", path):
         if (candidate / META_FILE).is_file():
             return candidate
@@ -32,6 +39,26 @@ def find_model_dir(path: str | Path) -> Path:
     raise RunError(
         f"{path} has no trained model (no model/{META_FILE}); the run may not have finished — try `tuneforge train --resume {path}`"
     )
+
+
+def _variant_dir(run_dir: Path, variant: str) -> Path:
+    import json
+
+    compress = run_dir / "compress"
+    if variant in ("auto", "recommended"):
+        report = compress / "tradeoffs.json"
+        if not report.is_file():
+            if variant == "auto":
+                return find_model_dir(run_dir)
+            raise RunError(f"{run_dir} has no compress/tradeoffs.json; run `tuneforge compress {run_dir}` first")
+        variant = json.loads(report.read_text(encoding="utf-8"))["recommended"]
+        if variant == "original":
+            return find_model_dir(run_dir)
+    folder = compress / variant
+    if not (folder / META_FILE).is_file():
+        available = sorted(p.name for p in compress.iterdir() if (p / META_FILE).is_file()) if compress.is_dir() else []
+        raise RunError(f"{run_dir}: no compressed variant {variant!r} (available: {', '.join(['original', *available])})")
+    return folder
 
 
 class Predictor:
@@ -44,10 +71,12 @@ class Predictor:
         self.batch_size = batch_size
 
     @classmethod
-    def load(cls, path: str | Path, *, batch_size: int = 32) -> Predictor:
-        model_dir = find_model_dir(path)
+    def load(cls, path: str | Path, *, batch_size: int = 32, variant: str | None = None, threads: int | None = None) -> Predictor:
+        """Load a run (or model folder); `variant` picks a compressed one (see `find_model_dir`),
+        `threads` caps compute threads (default: every CPU this process may use)."""
+        model_dir = find_model_dir(path, variant)
         meta = ModelMeta.read(model_dir)
-        return cls(load_backend(model_dir, meta), meta, model_dir=model_dir, batch_size=batch_size)
+        return cls(load_backend(model_dir, meta, threads=threads), meta, model_dir=model_dir, batch_size=batch_size)
 
     @property
     def labels(self) -> list[str]:

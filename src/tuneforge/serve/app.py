@@ -129,7 +129,6 @@ def _routes(app: FastAPI, state: ServiceState) -> None:
         served = _pick_model(payload.model, state)
         if state.draining:
             raise ApiError(503, "service is shutting down", "draining", {"Retry-After": "1"})
-        truncated = await run_in_threadpool(served.predictor.truncated, payload.texts)
         try:
             future = served.batcher.submit(payload.texts)
         except QueueFull as exc:
@@ -143,6 +142,7 @@ def _routes(app: FastAPI, state: ServiceState) -> None:
             raise ApiError(504, f"not answered within {state.settings.request_timeout_s} s", "timeout") from None
         state.metrics.queue_seconds.labels(served.name).observe(result.queue_seconds)
         predictions = served.predictor.to_predictions(result.probabilities)
+        truncated = result.extras[0].tolist() if result.extras else [False] * len(predictions)
         body = ClassifyResponse(
             model=served.name,
             results=[

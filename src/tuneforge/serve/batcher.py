@@ -5,7 +5,9 @@ submit texts and get a `concurrent.futures.Future`; the worker waits up to
 `max_wait_ms` to fill a batch of `max_batch_size` texts, runs it, and hands
 each caller its own rows. The queue is bounded in texts: when full, `submit`
 raises `QueueFull` at once instead of letting latency grow without bound.
-A cancelled (timed-out) request is skipped and its slot freed.
+A cancelled (timed-out) request is skipped and its slot freed. The batch
+function returns probabilities, or a tuple of row-aligned arrays whose first
+item is the probabilities.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class BatchResult:
     queue_seconds: float
     inference_seconds: float
     batch_size: int
+    extras: tuple = ()  # further row-aligned outputs of the batch function (e.g. truncation flags)
 
 
 @dataclass
@@ -143,19 +146,22 @@ class MicroBatcher:
         texts = [t for request in batch for t in request.texts]
         started = time.perf_counter()
         try:
-            probs = self._predict(texts)
+            outputs = self._predict(texts)
         except Exception as exc:  # the callers get the error; the worker lives on
             logger.exception("batch of %d texts failed", len(texts))
             for request in batch:
                 request.future.set_exception(exc)
                 self._release(len(request.texts))
             return
+        if not isinstance(outputs, tuple):
+            outputs = (outputs,)
         inference = time.perf_counter() - started
         if self._on_batch:
             self._on_batch(len(texts), inference)
         offset = 0
         for request in batch:
             n = len(request.texts)
-            request.future.set_result(BatchResult(probs[offset : offset + n], started - request.enqueued, inference, len(texts)))
+            rows = tuple(part[offset : offset + n] for part in outputs)
+            request.future.set_result(BatchResult(rows[0], started - request.enqueued, inference, len(texts), rows[1:]))
             offset += n
             self._release(n)

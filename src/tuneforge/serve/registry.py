@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from tuneforge.errors import ConfigError
-from tuneforge.predict.predictor import Predictor, find_model_dir
+from tuneforge.predict.predictor import Predictor
 from tuneforge.runs import read_run_info
 from tuneforge.serve.batcher import MicroBatcher
 from tuneforge.serve.metrics import ServiceMetrics
@@ -30,6 +32,7 @@ class ServedModel:
             "base_model": meta.base_model,
             "max_length": meta.max_length if meta.kind != "tfidf" else None,
             "backend": self.predictor.backend.name,
+            "variant": self.info.get("variant", "original"),
             "metrics": self.info.get("metrics", {}),
         }
 
@@ -52,18 +55,20 @@ def parse_model_specs(specs: list[str]) -> list[tuple[str, Path]]:
 def load_models(specs: list[tuple[str, Path]], settings: ServeSettings, metrics: ServiceMetrics) -> dict[str, ServedModel]:
     models = {}
     for name, run_dir in specs:
-        predictor = Predictor.load(run_dir, batch_size=settings.max_batch_size)
-        model_dir = find_model_dir(run_dir)
-        info = {}
-        if (model_dir.parent / "run.json").is_file():
-            info = read_run_info(model_dir.parent)
+        predictor = Predictor.load(run_dir, batch_size=settings.max_batch_size, variant=settings.variant, threads=settings.threads)
+        info = read_run_info(run_dir) if (Path(run_dir) / "run.json").is_file() else {}
+        info["variant"] = predictor.meta.extra.get("variant", "original")
 
         def on_batch(size: int, seconds: float, _name: str = name) -> None:
             metrics.batch_size.labels(_name).observe(size)
             metrics.inference_seconds.labels(_name).observe(seconds)
 
+        def scored(texts: list[str], _p: Predictor = predictor):
+            # truncation flags from one tokenizer call per batch, in the worker thread
+            return _p.predict_proba(texts), np.array(_p.truncated(texts), dtype=bool)
+
         batcher = MicroBatcher(
-            predictor.predict_proba,
+            scored,
             max_batch_size=settings.max_batch_size,
             max_wait_ms=settings.max_wait_ms,
             max_queue=settings.max_queue,

@@ -18,7 +18,7 @@ def build_service(model_specs: list[str], settings: ServeSettings):
     for _, run_dir in specs:  # fail before binding a port if a run is missing or unfinished
         from tuneforge.predict.predictor import find_model_dir
 
-        find_model_dir(run_dir)
+        find_model_dir(run_dir, settings.variant)
     state = build_state(settings)
     app = create_app(state, load=lambda: load_models(specs, settings, state.metrics))
     return app, state

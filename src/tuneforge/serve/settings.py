@@ -21,6 +21,12 @@ class ServeSettings(BaseModel):
     max_texts: int = Field(32, ge=1, le=4096, description="Most texts in one request (422 above).")
     max_chars: int = Field(20_000, ge=1, description="Longest text in characters (422 above).")
     drain_seconds: float = Field(10.0, ge=0, le=600, description="On SIGTERM, time allowed for in-flight requests.")
+    variant: str = Field(
+        "auto", description="Model variant: auto (recommended if compressed), original, recommended, onnx, int8, torch-int8."
+    )
+    threads: int | None = Field(
+        None, ge=1, le=256, description="Compute threads per model; default every CPU. 1 leaves a core to HTTP under heavy load."
+    )
     api_keys_file: str | None = Field(None, description="File of API keys, one per line, plain or 'sha256:<hex>'.")
 
 

@@ -88,15 +88,25 @@ def open_study(config: RunConfig):
     optuna = _optuna()
     study_dir = study_dir_for(config)
     study_dir.mkdir(parents=True, exist_ok=True)
-    study = optuna.create_study(
-        study_name=study_dir.name,
-        storage=_storage(config, study_dir),
-        sampler=_sampler(config),
-        pruner=_pruner(config),
-        direction="maximize",
-        load_if_exists=True,
-    )
-    return study, study_dir
+    for attempt in range(5):
+        try:
+            study = optuna.create_study(
+                study_name=study_dir.name,
+                storage=_storage(config, study_dir),
+                sampler=_sampler(config),
+                pruner=_pruner(config),
+                direction="maximize",
+                load_if_exists=True,
+            )
+            return study, study_dir
+        except Exception as exc:  # noqa: BLE001
+            # Workers starting together race to create the tables / the study row; the loser
+            # sees an integrity or "already exists" error and simply loads what the winner made.
+            if attempt == 4:
+                raise
+            logger.info("study storage busy (%s); retrying", type(exc).__name__)
+            time.sleep(0.5 + attempt)
+    raise AssertionError("unreachable")
 
 
 def fail_dead_local_trials(study) -> int:

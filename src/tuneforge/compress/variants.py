@@ -1,0 +1,124 @@
+"""Each compression method builds one variant folder that `Predictor.load` can open.
+
+A variant folder holds its weights, the tokenizer and `tuneforge.json`, so it is
+a model like any other; variants live in `RUN_DIR/compress/<name>/`.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from tuneforge.errors import MissingDependencyError, TuneforgeError
+from tuneforge.models.artifact import ModelMeta
+from tuneforge.runs import atomic_dir
+
+logger = logging.getLogger(__name__)
+ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+PARITY_MAX_ABS = 1e-3
+
+
+class CompressionError(TuneforgeError, ValueError):
+    """A run cannot be compressed as asked, or a compressed model broke parity."""
+
+
+def _require(module: str, extra: str = "compress"):
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingDependencyError(f"compression needs {module}: pip install 'tuneforge[{extra}]'") from None
+
+
+def _copy_tokenizer(source: Path, target: Path) -> None:
+    for path in source.iterdir():
+        if path.is_file() and ("token" in path.name or path.name in ("vocab.txt", "special_tokens_map.json", "config.json")):
+            shutil.copy2(path, target / path.name)
+
+
+def export_onnx(model_dir: Path, meta: ModelMeta, out_dir: Path, *, check_texts: list[str]) -> dict:
+    """fp32 ONNX graph with dynamic batch and sequence axes; parity checked against PyTorch."""
+    _require("onnx")
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    # eager attention: its masking traces to plain ops that keep both axes dynamic
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, attn_implementation="eager", use_safetensors=True).eval()
+    sample = tokenizer(["a short text", "and a somewhat longer second text"], return_tensors="pt", padding=True)
+    names = [k for k in ONNX_INPUTS if k in sample]
+    axes = {k: {0: "batch", 1: "sequence"} for k in names} | {"logits": {0: "batch"}}
+    with atomic_dir(out_dir) as tmp:
+        torch.onnx.export(
+            model,
+            tuple(sample[k] for k in names),
+            str(tmp / "model.onnx"),
+            input_names=names,
+            output_names=["logits"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
+        _copy_tokenizer(model_dir, tmp)
+        replace(meta, kind="onnx", extra={**meta.extra, "file": "model.onnx", "variant": "onnx"}).write(tmp)
+        parity = check_parity(model, tokenizer, tmp, meta, check_texts)
+        if parity["max_abs_logit_diff"] > PARITY_MAX_ABS or parity["agreement"] < 1.0:
+            raise CompressionError(
+                f"ONNX export broke parity: max |logit diff| {parity['max_abs_logit_diff']:.2e} (limit {PARITY_MAX_ABS}), agreement {parity['agreement']:.4f}"
+            )
+    return parity
+
+
+def check_parity(model, tokenizer, onnx_dir: Path, meta: ModelMeta, texts: list[str]) -> dict:
+    from tuneforge.models.encode import forward_sorted
+    from tuneforge.predict.backends import OnnxBackend
+
+    reference = forward_sorted(lambda b: model(**b).logits, tokenizer, texts, max_length=meta.max_length, batch_size=32)
+    onnx_meta = ModelMeta.read(onnx_dir)
+    backend = OnnxBackend(onnx_dir, onnx_meta)
+    logits = forward_sorted(
+        lambda b: backend.session.run(None, {k: b[k] for k in backend.inputs})[0],
+        tokenizer,
+        texts,
+        max_length=meta.max_length,
+        batch_size=32,
+        tensors="np",
+    )
+    return {
+        "max_abs_logit_diff": float(np.abs(logits - reference).max()),
+        "agreement": float((logits.argmax(1) == reference.argmax(1)).mean()),
+        "texts_checked": len(texts),
+    }
+
+
+def quantize_onnx(onnx_dir: Path, out_dir: Path) -> dict:
+    """Dynamic int8 (weights int8, activations quantized on the fly) with ONNX Runtime's quantizer."""
+    quantization = _require("onnxruntime.quantization")
+    meta = ModelMeta.read(onnx_dir)
+    with atomic_dir(out_dir) as tmp:
+        quantization.quantize_dynamic(
+            str(onnx_dir / "model.onnx"), str(tmp / "model.int8.onnx"), weight_type=quantization.QuantType.QInt8, per_channel=True
+        )
+        _copy_tokenizer(onnx_dir, tmp)
+        replace(meta, extra={**meta.extra, "file": "model.int8.onnx", "variant": "int8"}).write(tmp)
+    return {}
+
+
+def torch_int8(model_dir: Path, meta: ModelMeta, out_dir: Path) -> dict:
+    """PyTorch dynamic int8 of the Linear layers, applied at load time (fp32 weights on disk)."""
+    with atomic_dir(out_dir) as tmp:
+        for path in model_dir.iterdir():
+            if path.is_file():
+                shutil.copy2(path, tmp / path.name)
+        replace(meta, extra={**meta.extra, "quantize": "torch-int8", "variant": "torch-int8"}).write(tmp)
+    return {"note": "saves time, not disk: weights are stored fp32 and quantized when loaded"}
+
+
+METHODS: dict[str, Callable] = {"onnx": export_onnx, "int8": quantize_onnx, "torch-int8": torch_int8}
+PLANNED = {"distill", "prune"}
