@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from tuneforge.compress.run import compress_run
+from tuneforge.data.splits import read_split
 from tuneforge.predict.predictor import Predictor
 
 
@@ -65,7 +65,7 @@ def main() -> None:
     run = Path(args.run)
     if not (run / "compress" / "tradeoffs.json").is_file():
         compress_run(run, methods=["onnx", "int8", "torch-int8"])
-    frame = pd.read_json(run / "splits" / "test.jsonl", lines=True, dtype={"text": str, "label": str}, convert_dates=False)
+    frame = read_split(run, "test")
     texts, labels = frame["text"].tolist(), np.array(frame["label"].tolist())
 
     from transformers import pipeline

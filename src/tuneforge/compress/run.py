@@ -15,6 +15,7 @@ import pandas as pd
 
 from tuneforge.compress.measure import measure_variant
 from tuneforge.compress.variants import METHODS, PLANNED, CompressionError, export_onnx, quantize_onnx, torch_int8
+from tuneforge.data.splits import read_split
 from tuneforge.errors import ConfigError, RunError
 from tuneforge.evaluate.plots import figure, save_figure
 from tuneforge.models.artifact import ModelMeta
@@ -27,9 +28,9 @@ PARITY_TEXTS = 256
 
 def _test_split(run_dir: Path) -> pd.DataFrame:
     for split in ("test", "validation"):
-        path = run_dir / "splits" / f"{split}.jsonl"
-        if path.is_file():
-            return pd.read_json(path, lines=True, dtype={"text": str, "label": str}, convert_dates=False)
+        frame = read_split(run_dir, split)
+        if frame is not None:
+            return frame
     raise RunError(f"{run_dir}: no saved test or validation split to measure on")
 
 

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pandas as pd
-
 from tuneforge.config import RunConfig, dump_config, load_config
 from tuneforge.data.prepare import SPLITS, PreparedData, prepare_data
+from tuneforge.data.splits import data_name, read_split, write_split
 from tuneforge.errors import ResourceError, RunError
 from tuneforge.evaluate.card import write_model_card
 from tuneforge.evaluate.report import evaluate_frame
@@ -26,7 +25,6 @@ from tuneforge.predict.predictor import Predictor
 from tuneforge.runs import (
     CONFIG_FILE,
     atomic_dir,
-    atomic_file,
     atomic_write_json,
     atomic_write_text,
     create_run_dir,
@@ -77,7 +75,7 @@ def train(config: RunConfig, *, resume: str | Path | None = None, callbacks: lis
     set_seed(config.train.seed)
     model_path = None if config.train.method == "tfidf" else resolve_model(config.model.name)
     data = prepare_data(config.data, seed=config.train.seed)
-    run_dir = create_run_dir(config.output.dir, config.output.name or f"{config.train.method}-{_data_name(config.data.train)}")
+    run_dir = create_run_dir(config.output.dir, config.output.name or f"{config.train.method}-{data_name(config.data.train)}")
     logger.info("run directory: %s", run_dir)
     atomic_write_text(run_dir / CONFIG_FILE, dump_config(config))
     atomic_write_json(run_dir / "data_report.json", data.report)
@@ -153,25 +151,16 @@ def _execute(ctx: TrainContext) -> RunResult:
     return RunResult(run_dir=run_dir, metrics=metrics, cost=cost)
 
 
-def _data_name(spec: str) -> str:
-    return spec.split(":", 1)[1] if spec.startswith("bundled:") else Path(spec).stem
-
-
 def _save_splits(run_dir: Path, data: PreparedData) -> None:
     """Keep the exact rows of each split: resume, evaluation and compression reuse them."""
     for split, frame in data.splits().items():
-        with atomic_file(run_dir / "splits" / f"{split}.jsonl", "w", encoding="utf-8") as fh:
-            frame[["text", "label", "source"]].to_json(fh, orient="records", lines=True, force_ascii=False)
+        write_split(run_dir, split, frame)
 
 
 def _load_splits(run_dir: Path, config: RunConfig) -> PreparedData:
     import json
 
-    frames = {}
-    for split in SPLITS:
-        path = run_dir / "splits" / f"{split}.jsonl"
-        if path.is_file():
-            frames[split] = pd.read_json(path, lines=True, dtype={"text": str, "label": str, "source": str}, convert_dates=False)
+    frames = {split: frame for split in SPLITS if (frame := read_split(run_dir, split)) is not None}
     if "train" not in frames or "validation" not in frames:
         raise RunError(f"{run_dir}: saved splits are missing; start a new run with `tuneforge train`")
     report = json.loads((run_dir / "data_report.json").read_text(encoding="utf-8"))

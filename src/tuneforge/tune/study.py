@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tuneforge.config import RunConfig
+from tuneforge.data.splits import data_name
 from tuneforge.errors import MissingDependencyError
 from tuneforge.tune.space import apply_params, check_space, grid, suggest
 
@@ -48,9 +49,7 @@ class BudgetReached(Exception):
 
 
 def study_dir_for(config: RunConfig) -> Path:
-    from tuneforge.train.run import _data_name
-
-    name = config.tune.study_name or f"{config.train.method}-{_data_name(config.data.train)}"
+    name = config.tune.study_name or f"{config.train.method}-{data_name(config.data.train)}"
     return Path(config.output.dir) / f"study-{name}"
 
 
