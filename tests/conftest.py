@@ -31,7 +31,8 @@ def tiny_bert(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("tiny-bert")
     vocab = folder / "vocab.txt"
     vocab.write_text("\n".join(_vocabulary()) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True)
+    tokenizer = BertTokenizerFast(vocab=str(vocab), do_lower_case=True)
+    assert tokenizer("great phone")["input_ids"].count(tokenizer.unk_token_id) == 0, "tiny tokenizer lost its vocabulary"
     torch.manual_seed(0)
     config = BertConfig(
         vocab_size=len(_vocabulary()),

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from tuneforge.compress.run import compress_run, recommend
+from tuneforge.compress.settings import CompressSettings
 from tuneforge.compress.variants import CompressionError
 from tuneforge.config import load_config
 from tuneforge.errors import ConfigError, MissingDependencyError, RunError
@@ -33,7 +34,7 @@ def test_every_variant_is_measured_and_one_is_recommended(full_run, report):
         assert row["size_mb"] > 0 and row["latency_p50_ms"] > 0 and row["latency_p95_ms"] >= row["latency_p50_ms"]
         assert row["throughput_texts_per_s"] > 0 and 0 <= row["accuracy"] <= 1 and 0 <= row["agreement"] <= 1
     onnx = report["variants"][1]
-    assert onnx["max_abs_logit_diff"] < 1e-3 and onnx["agreement"] == 1.0
+    assert onnx["max_abs_logit_diff"] < 1e-3 and onnx["parity_agreement"] == 1.0 and onnx["parity_texts"] > 0
     int8 = report["variants"][2]
     assert int8["size_mb"] < onnx["size_mb"]  # int8 weights are smaller on disk
     assert report["recommended"] in names
@@ -78,10 +79,10 @@ def test_tfidf_runs_cannot_be_compressed(tmp_path):
 def test_run_without_model_and_bad_methods(tmp_path, full_run):
     with pytest.raises(RunError, match="not found"):
         compress_run(tmp_path / "nope", methods=["onnx"])
-    with pytest.raises(ConfigError, match="distill not available yet"):
-        compress_run(full_run, methods=["distill"])
-    with pytest.raises(ConfigError, match="unknown fp4"):
+    with pytest.raises(ConfigError, match=r"unknown fp4; available: onnx, int8, torch-int8, distill, prune-heads, prune-magnitude, prune"):
         compress_run(full_run, methods=["fp4"])
+    with pytest.raises(ConfigError, match="compress.student_layers=2: the teacher has 2 layers"):
+        compress_run(full_run, methods=["distill"], settings=CompressSettings(student_layers=2))
 
 
 def test_missing_onnxruntime_names_the_extra(full_run, report, monkeypatch):

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -177,38 +178,47 @@ def serve(
 @app.command()
 def compress(
     run_dir: Annotated[Path, typer.Argument(help="A full or lora run directory.")],
-    methods: Annotated[str, typer.Option(help="Comma-separated: onnx, int8 (ONNX Runtime), torch-int8.")] = "onnx,int8",
-    budget: Annotated[float, typer.Option(help="Accuracy points the recommended variant may lose.")] = 0.5,
+    methods: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated: onnx, int8 (ONNX Runtime), torch-int8, distill, prune (= prune-heads + prune-magnitude). "
+            "onnx/int8/torch-int8 also apply to the distill and prune-heads students."
+        ),
+    ] = "onnx,int8",
+    budget: Annotated[Optional[float], typer.Option(help="Accuracy points the recommended variant may lose (default 0.5).")] = None,
+    overrides: SetOption = None,
 ) -> None:
-    """Export and quantize a run's model; measure size, latency, throughput and accuracy of each variant."""
-    from tuneforge.compress.run import compress_run
+    """Make smaller and faster variants of a run's model; measure size, latency, throughput and accuracy of each.
 
-    report = compress_run(run_dir, methods=[m.strip() for m in methods.split(",") if m.strip()], accuracy_budget=budget)
+    Settings: --set compress.student_layers=3, compress.epochs=3, compress.head_fraction=0.5, compress.sparsity=0.5 ...
+    """
+    from tuneforge.compress.run import compress_run
+    from tuneforge.compress.settings import load_compress_settings
+
+    settings = load_compress_settings(overrides, accuracy_budget=budget)
+    report = compress_run(run_dir, methods=[m.strip() for m in methods.split(",") if m.strip()], settings=settings)
+    budget = settings.accuracy_budget
     table = Table(
-        "variant",
-        "backend",
-        "size MB",
-        "p50 ms (b=1)",
-        "p95 ms",
-        "texts/s (b=32)",
-        "accuracy",
-        "macro-F1",
-        "agreement",
-        title=f"trade-offs on {report['split_rows']} held-out texts",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+        title=f"trade-offs on {report['split_rows']} held-out texts (* recommended)",
     )
+    table.add_column("variant", no_wrap=True)
+    for header in ("MB", "p50 ms", "p95 ms", "texts/s", "accuracy", "F1", "agree"):
+        table.add_column(header, justify="right", no_wrap=True)
     for r in report["variants"]:
-        name = r["variant"] + (" *" if r["variant"] == report["recommended"] else "")
         table.add_row(
-            name,
-            r["backend"],
+            r["variant"] + (" *" if r["variant"] == report["recommended"] else ""),
             f"{r['size_mb']:.1f}",
             f"{r['latency_p50_ms']:.1f}",
             f"{r['latency_p95_ms']:.1f}",
             f"{r['throughput_texts_per_s']:.1f}",
             f"{r['accuracy']:.4f}",
             f"{r['macro_f1']:.4f}",
-            f"{r['agreement']:.4f}",
+            f"{r['agreement']:.3f}",
         )
+    out.print("p50/p95: latency at batch 1; texts/s: batch 32; F1: macro-F1; agree: same prediction as the original")
     out.print(table)
     out.print(f"recommended (fastest within {budget} accuracy points): {report['recommended']}")
     print(Path(run_dir) / "compress")

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tuneforge.errors import ConfigError
+
+SettingsT = TypeVar("SettingsT", bound=BaseModel)
 
 Method = Literal["full", "lora", "head", "tfidf"]
 Scheduler = Literal["linear", "cosine", "constant"]
@@ -222,6 +224,22 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
             raise ConfigError(f"override {item!r}: {'.'.join(parts[: i + 1])} is a value, not a section")
         node = child
     node[parts[-1]] = value
+
+
+def load_section(model: type[SettingsT], section: str, overrides: list[str] | None = None) -> SettingsT:
+    """Settings of one command (`serve`, `compress`) from `SECTION.KEY=VALUE` overrides, validated like the run config."""
+    raw: dict[str, Any] = {}
+    for item in overrides or []:
+        key = item.split("=", 1)[0]
+        if not key.startswith(f"{section}."):
+            raise ConfigError(
+                f"override {item!r}: these settings start with '{section}.' (e.g. {section}.{next(iter(model.model_fields))}=...)"
+            )
+        apply_override(raw, item[len(section) + 1 :])
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, root=model, prefix=f"{section}.")) from None
 
 
 def format_validation_error(exc: ValidationError, *, root: type[BaseModel] | None = None, prefix: str = "") -> str:

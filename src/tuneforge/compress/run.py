@@ -14,7 +14,9 @@ from pathlib import Path
 import pandas as pd
 
 from tuneforge.compress.measure import measure_variant
-from tuneforge.compress.variants import METHODS, PLANNED, CompressionError, export_onnx, quantize_onnx, torch_int8
+from tuneforge.compress.settings import CompressSettings
+from tuneforge.compress.students import FASTER_STUDENTS, STUDENTS, Teacher
+from tuneforge.compress.variants import RUNTIMES, CompressionError, export_onnx, quantize_onnx, torch_int8
 from tuneforge.data.splits import read_split
 from tuneforge.errors import ConfigError, RunError
 from tuneforge.evaluate.plots import figure, save_figure
@@ -34,58 +36,90 @@ def _test_split(run_dir: Path) -> pd.DataFrame:
     raise RunError(f"{run_dir}: no saved test or validation split to measure on")
 
 
+STUDENT_ALIASES = {"prune": ["prune-heads", "prune-magnitude"]}
+AVAILABLE = [*RUNTIMES, *STUDENTS, *STUDENT_ALIASES]
+
+
 def parse_methods(methods: list[str]) -> list[str]:
-    unknown = [m for m in methods if m not in METHODS]
-    planned = [m for m in unknown if m in PLANNED]
-    if planned:
-        raise ConfigError(f"--methods: {', '.join(planned)} not available yet; available: {', '.join(METHODS)}")
+    unknown = [m for m in methods if m not in AVAILABLE]
     if unknown:
-        raise ConfigError(f"--methods: unknown {', '.join(unknown)}; available: {', '.join(METHODS)}")
-    if "int8" in methods and "onnx" not in methods:
-        methods = ["onnx", *methods]  # int8 quantizes the ONNX graph
-    return list(dict.fromkeys(methods))
+        raise ConfigError(f"--methods: unknown {', '.join(unknown)}; available: {', '.join(AVAILABLE)}")
+    if not methods:
+        raise ConfigError(f"--methods: name at least one of {', '.join(AVAILABLE)}")
+    expanded = [name for m in methods for name in STUDENT_ALIASES.get(m, [m])]
+    if "int8" in expanded and "onnx" not in expanded:
+        expanded.insert(expanded.index("int8"), "onnx")  # int8 quantizes the ONNX graph
+    return list(dict.fromkeys(expanded))
 
 
-def compress_run(run_dir: str | Path, *, methods: list[str], accuracy_budget: float = 0.5) -> dict:
+def plan_variants(methods: list[str]) -> list[tuple[str, str, str]]:
+    """(variant name, method, base) in build order: runtimes of the original, then each student and its runtimes."""
+    runtimes = [m for m in methods if m in RUNTIMES]
+    plan = [(m, m, "original") for m in runtimes]
+    for student in (m for m in methods if m in STUDENTS):
+        plan.append((student, student, "original"))
+        if student in FASTER_STUDENTS:
+            plan += [(f"{student}-{m}", m, student) for m in runtimes]
+    return plan
+
+
+def compress_run(run_dir: str | Path, *, methods: list[str], settings: CompressSettings | None = None) -> dict:
     """Build and measure the requested variants; returns the trade-off report."""
+    settings = settings or CompressSettings()
     run_dir = require_run_dir(run_dir)
-    methods = parse_methods(methods)
+    plan = plan_variants(parse_methods(methods))
     model_dir = find_model_dir(run_dir)
     meta = ModelMeta.read(model_dir)
     if meta.kind != "transformer":
         raise CompressionError(f"{run_dir}: compression works on full and lora runs; this is a {meta.method!r} run ({meta.kind} model)")
     frame = _test_split(run_dir)
     texts, labels = frame["text"].tolist(), frame["label"].tolist()
+    teacher = _teacher(run_dir, model_dir, meta, settings) if any(m in STUDENTS for _, m, _ in plan) else None
     out = run_dir / "compress"
-    steps = {
-        "onnx": lambda: export_onnx(model_dir, meta, out / "onnx", check_texts=texts[:PARITY_TEXTS]),
-        "int8": lambda: quantize_onnx(out / "onnx", out / "int8"),
-        "torch-int8": lambda: torch_int8(model_dir, meta, out / "torch-int8"),
-    }
+    folders = {"original": model_dir}
     built = {}
-    for method in methods:
-        logger.info("building %s", method)
-        built[method] = steps[method]()
+    for name, method, base in plan:
+        logger.info("building %s", name)
+        built[name] = _build(
+            method, folders[base], out / name, out / f"{base}-onnx" if base != "original" else out / "onnx", texts, teacher
+        )
+        folders[name] = out / name
     rows = []
     original = Predictor.load(model_dir)
-    measured, reference = measure_variant(original, texts, labels, None)
+    measured, reference = measure_variant(original, texts, labels, None, latency_texts=settings.latency_texts)
     rows.append({"variant": "original", **measured})
-    for method in methods:
-        predictor = Predictor.load(out / method)
-        measured, _ = measure_variant(predictor, texts, labels, reference)
-        rows.append({"variant": method, **measured, **{k: v for k, v in built[method].items() if k != "texts_checked"}})
-    for row in rows:
-        logger.info("%s", row)
+    for name, _, _ in plan:
+        measured, _ = measure_variant(Predictor.load(out / name), texts, labels, reference, latency_texts=settings.latency_texts)
+        rows.append({"variant": name, **measured, **built[name]})
+        logger.info("%s", rows[-1])
     report = {
         "run": read_run_info(run_dir).get("method"),
         "split_rows": len(texts),
-        "accuracy_budget_points": accuracy_budget,
+        "accuracy_budget_points": settings.accuracy_budget,
+        "settings": settings.model_dump(),
         "variants": rows,
-        "recommended": recommend(rows, accuracy_budget),
+        "recommended": recommend(rows, settings.accuracy_budget),
     }
     atomic_write_json(out / "tradeoffs.json", report)
     plot_tradeoffs(rows, report["recommended"], out / "tradeoffs.png")
     return report
+
+
+def _teacher(run_dir: Path, model_dir: Path, meta: ModelMeta, settings: CompressSettings) -> Teacher:
+    frame = read_split(run_dir, "train")
+    if frame is None or frame.empty:
+        raise RunError(f"{run_dir}: no saved train split; distillation and pruning recovery learn from it")
+    return Teacher(model_dir, meta, frame["text"].tolist(), frame["label"].tolist(), settings)
+
+
+def _build(method: str, source: Path, target: Path, onnx_dir: Path, texts: list[str], teacher: Teacher | None) -> dict:
+    if method in STUDENTS:
+        return STUDENTS[method](teacher, target)
+    if method == "onnx":
+        return export_onnx(source, ModelMeta.read(source), target, check_texts=texts[:PARITY_TEXTS])
+    if method == "int8":
+        return quantize_onnx(onnx_dir, target)
+    return torch_int8(source, ModelMeta.read(source), target)
 
 
 def recommend(rows: list[dict], accuracy_budget: float) -> str:

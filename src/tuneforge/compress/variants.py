@@ -1,4 +1,6 @@
-"""Each compression method builds one variant folder that `Predictor.load` can open.
+"""Runtime variants: ONNX export, ONNX Runtime int8 and PyTorch int8 of a PyTorch model folder.
+
+Each builds one variant folder that `Predictor.load` can open.
 
 A variant folder holds its weights, the tokenizer and `tuneforge.json`, so it is
 a model like any other; variants live in `RUN_DIR/compress/<name>/`.
@@ -8,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -46,11 +47,13 @@ def export_onnx(model_dir: Path, meta: ModelMeta, out_dir: Path, *, check_texts:
     """fp32 ONNX graph with dynamic batch and sequence axes; parity checked against PyTorch."""
     _require("onnx")
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
+
+    from tuneforge.models.surgery import load_classifier_dir
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     # eager attention: its masking traces to plain ops that keep both axes dynamic
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir, attn_implementation="eager", use_safetensors=True).eval()
+    model = load_classifier_dir(model_dir, meta, attn_implementation="eager")
     sample = tokenizer(["a short text", "and a somewhat longer second text"], return_tensors="pt", padding=True)
     names = [k for k in ONNX_INPUTS if k in sample]
     axes = {k: {0: "batch", 1: "sequence"} for k in names} | {"logits": {0: "batch"}}
@@ -66,11 +69,12 @@ def export_onnx(model_dir: Path, meta: ModelMeta, out_dir: Path, *, check_texts:
             dynamo=False,
         )
         _copy_tokenizer(model_dir, tmp)
-        replace(meta, kind="onnx", extra={**meta.extra, "file": "model.onnx", "variant": "onnx"}).write(tmp)
+        replace(meta, kind="onnx", extra={**meta.extra, "file": "model.onnx", "variant": out_dir.name}).write(tmp)
         parity = check_parity(model, tokenizer, tmp, meta, check_texts)
-        if parity["max_abs_logit_diff"] > PARITY_MAX_ABS or parity["agreement"] < 1.0:
+        if parity["max_abs_logit_diff"] > PARITY_MAX_ABS or parity["parity_agreement"] < 1.0:
             raise CompressionError(
-                f"ONNX export broke parity: max |logit diff| {parity['max_abs_logit_diff']:.2e} (limit {PARITY_MAX_ABS}), agreement {parity['agreement']:.4f}"
+                f"ONNX export broke parity: max |logit diff| {parity['max_abs_logit_diff']:.2e} (limit {PARITY_MAX_ABS}), "
+                f"agreement with PyTorch {parity['parity_agreement']:.4f}"
             )
     return parity
 
@@ -92,8 +96,8 @@ def check_parity(model, tokenizer, onnx_dir: Path, meta: ModelMeta, texts: list[
     )
     return {
         "max_abs_logit_diff": float(np.abs(logits - reference).max()),
-        "agreement": float((logits.argmax(1) == reference.argmax(1)).mean()),
-        "texts_checked": len(texts),
+        "parity_agreement": float((logits.argmax(1) == reference.argmax(1)).mean()),  # with the PyTorch model it came from
+        "parity_texts": len(texts),
     }
 
 
@@ -106,7 +110,7 @@ def quantize_onnx(onnx_dir: Path, out_dir: Path) -> dict:
             str(onnx_dir / "model.onnx"), str(tmp / "model.int8.onnx"), weight_type=quantization.QuantType.QInt8, per_channel=True
         )
         _copy_tokenizer(onnx_dir, tmp)
-        replace(meta, extra={**meta.extra, "file": "model.int8.onnx", "variant": "int8"}).write(tmp)
+        replace(meta, extra={**meta.extra, "file": "model.int8.onnx", "variant": out_dir.name}).write(tmp)
     return {}
 
 
@@ -116,9 +120,8 @@ def torch_int8(model_dir: Path, meta: ModelMeta, out_dir: Path) -> dict:
         for path in model_dir.iterdir():
             if path.is_file():
                 shutil.copy2(path, tmp / path.name)
-        replace(meta, extra={**meta.extra, "quantize": "torch-int8", "variant": "torch-int8"}).write(tmp)
+        replace(meta, extra={**meta.extra, "quantize": "torch-int8", "variant": out_dir.name}).write(tmp)
     return {"note": "saves time, not disk: weights are stored fp32 and quantized when loaded"}
 
 
-METHODS: dict[str, Callable] = {"onnx": export_onnx, "int8": quantize_onnx, "torch-int8": torch_int8}
-PLANNED = {"distill", "prune"}
+RUNTIMES = ("onnx", "int8", "torch-int8")  # ways to run a model faster, applied to the original and to faster students

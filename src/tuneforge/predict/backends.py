@@ -28,11 +28,13 @@ class TransformerBackend:
     name = "torch"
 
     def __init__(self, folder: Path, meta: ModelMeta):
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoTokenizer
+
+        from tuneforge.models.surgery import load_classifier_dir
 
         self.meta = meta
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
-        self.model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True).eval()
+        self.model = load_classifier_dir(folder, meta).eval()
         if meta.extra.get("quantize") == "torch-int8":
             self.model = _torch_dynamic_int8(self.model)
             self.name = "torch-int8"

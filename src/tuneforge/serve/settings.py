@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from tuneforge.config import apply_override, format_validation_error
-from tuneforge.errors import ConfigError
+from tuneforge.config import load_section
 
 
 class ServeSettings(BaseModel):
@@ -31,13 +30,4 @@ class ServeSettings(BaseModel):
 
 
 def load_serve_settings(overrides: list[str] | None = None) -> ServeSettings:
-    raw: dict = {}
-    for item in overrides or []:
-        key = item.split("=", 1)[0]
-        if not key.startswith("serve."):
-            raise ConfigError(f"override {item!r}: service settings start with 'serve.' (e.g. serve.max_batch_size=64)")
-        apply_override(raw, item[len("serve.") :])
-    try:
-        return ServeSettings.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, root=ServeSettings, prefix="serve.")) from None
+    return load_section(ServeSettings, "serve", overrides)
