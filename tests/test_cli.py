@@ -58,6 +58,8 @@ def test_usage_errors_exit_2(monkeypatch, capsys, tfidf_run):
     assert run_cli(monkeypatch, capsys, "predict", tfidf_run)[0] == 2
     assert run_cli(monkeypatch, capsys, "predict", tfidf_run, "--input", DATA / "reviews_test.csv")[0] == 2
     assert run_cli(monkeypatch, capsys, "no-such-command")[0] == 2
+    code, _, err = run_cli(monkeypatch, capsys, "predict", tfidf_run, "--long-texts", "summarize", "some text")
+    assert code == 2 and "long_texts must be one of truncate, chunk" in err
 
 
 def test_predict_texts_as_table_and_json(monkeypatch, capsys, tfidf_run):

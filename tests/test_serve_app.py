@@ -194,7 +194,13 @@ def test_two_models_by_name_and_truncation_flag(tfidf_run, tiny_bert, tmp_path):
         r = c.post("/v1/classify", json={"texts": ["The phone was great.", long], "model": "encoder"})
         assert r.status_code == 200 and r.json()["model"] == "encoder"
         assert [x["truncated"] for x in r.json()["results"]] == [False, True]
+        assert [x["chunks"] for x in r.json()["results"]] == [1, 1]
         assert c.post("/v1/classify", json={"texts": [long]}).json()["model"] == "words"
+    app, _ = make_app([f"encoder={head}"], long_texts="chunk")
+    with TestClient(app) as c:
+        results = c.post("/v1/classify", json={"texts": ["The phone was great.", long]}).json()["results"]
+        assert [x["truncated"] for x in results] == [False, False]
+        assert results[0]["chunks"] == 1 and results[1]["chunks"] > 1
 
 
 def test_concurrent_requests_share_batches(tfidf_run):

@@ -130,6 +130,9 @@ def predict(
     text_column: Annotated[str, typer.Option(help="Text column of --input.")] = "text",
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward pass.")] = 32,
     variant: Annotated[str, typer.Option(help="original, recommended, auto, or a compressed variant name.")] = "auto",
+    long_texts: Annotated[
+        str, typer.Option(help="Texts over the model window: truncate (score the start) or chunk (average every window).")
+    ] = "truncate",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")] = False,
 ) -> None:
     """Classify texts given as arguments, or score a whole file into another file."""
@@ -142,7 +145,7 @@ def predict(
         raise UsageProblem("give TEXT arguments, or --input FILE --output FILE")
     if input is not None and texts:
         raise UsageProblem("give either TEXT arguments or --input/--output, not both")
-    predictor = Predictor.load(run_dir, batch_size=batch_size, variant=variant)
+    predictor = Predictor.load(run_dir, batch_size=batch_size, variant=variant, long_texts=long_texts)
     if input is not None:
         stats = score_file(predictor, input, output, text_column=text_column)
         err.print(f"scored {stats['rows']} rows in {stats['seconds']} s")

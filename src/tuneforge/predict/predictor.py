@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from tuneforge.data.clean import normalize_text
-from tuneforge.errors import RunError
+from tuneforge.errors import ConfigError, RunError
 from tuneforge.models.artifact import META_FILE, ModelMeta
 from tuneforge.predict.backends import Backend, load_backend
+from tuneforge.predict.chunking import LONG_TEXT_MODES, average_by_owner, split_windows, window_counts
 
 
 @dataclass(frozen=True)
@@ -64,19 +65,32 @@ def _variant_dir(run_dir: Path, variant: str) -> Path:
 class Predictor:
     """Scores texts with a saved model; text is normalised exactly as in training."""
 
-    def __init__(self, backend: Backend, meta: ModelMeta, *, model_dir: Path, batch_size: int = 32):
+    def __init__(self, backend: Backend, meta: ModelMeta, *, model_dir: Path, batch_size: int = 32, long_texts: str = "truncate"):
+        if long_texts not in LONG_TEXT_MODES:
+            raise ConfigError(f"long_texts must be one of {', '.join(LONG_TEXT_MODES)}, got {long_texts!r}")
         self.backend = backend
         self.meta = meta
         self.model_dir = model_dir
         self.batch_size = batch_size
+        self.long_texts = long_texts
 
     @classmethod
-    def load(cls, path: str | Path, *, batch_size: int = 32, variant: str | None = None, threads: int | None = None) -> Predictor:
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        batch_size: int = 32,
+        variant: str | None = None,
+        threads: int | None = None,
+        long_texts: str = "truncate",
+    ) -> Predictor:
         """Load a run (or model folder); `variant` picks a compressed one (see `find_model_dir`),
-        `threads` caps compute threads (default: every CPU this process may use)."""
+        `threads` caps compute threads (default: every CPU this process may use), `long_texts`
+        says whether texts longer than the model window are truncated or scored in chunks."""
         model_dir = find_model_dir(path, variant)
         meta = ModelMeta.read(model_dir)
-        return cls(load_backend(model_dir, meta, threads=threads), meta, model_dir=model_dir, batch_size=batch_size)
+        backend = load_backend(model_dir, meta, threads=threads)
+        return cls(backend, meta, model_dir=model_dir, batch_size=batch_size, long_texts=long_texts)
 
     @property
     def labels(self) -> list[str]:
@@ -87,17 +101,29 @@ class Predictor:
         texts = _as_texts(texts)
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        cleaned = [normalize_text(t, strip_html=self.meta.strip_html) for t in texts]
+        cleaned = self._clean(texts)
+        tokenizer = getattr(self.backend, "tokenizer", None)
+        if self.long_texts == "chunk" and tokenizer is not None:
+            pieces, owners = split_windows(tokenizer, cleaned, max_length=self.meta.max_length)
+            probs = self.backend.predict_proba(pieces, batch_size=self.batch_size, progress=progress)
+            return average_by_owner(probs, owners, len(cleaned))
         return self.backend.predict_proba(cleaned, batch_size=self.batch_size, progress=progress)
 
-    def truncated(self, texts: Sequence[str]) -> list[bool]:
-        """Which texts are longer than the model window (and so were cut before scoring)."""
+    def windows(self, texts: Sequence[str]) -> list[int]:
+        """Model windows each text needs: 1 when it fits; more means it is truncated, or scored in that many chunks."""
         tokenizer = getattr(self.backend, "tokenizer", None)
-        if tokenizer is None:
-            return [False] * len(texts)
-        cleaned = [normalize_text(t, strip_html=self.meta.strip_html) for t in _as_texts(texts)]
-        lengths = tokenizer(cleaned, truncation=True, max_length=self.meta.max_length + 1)["input_ids"]
-        return [len(ids) > self.meta.max_length for ids in lengths]
+        if tokenizer is None:  # tfidf reads the whole text
+            return [1] * len(_as_texts(texts))
+        return window_counts(tokenizer, self._clean(texts), max_length=self.meta.max_length)
+
+    def truncated(self, texts: Sequence[str]) -> list[bool]:
+        """Which texts lose their end: longer than the model window, and long_texts is "truncate"."""
+        if self.long_texts == "chunk":
+            return [False] * len(_as_texts(texts))
+        return [n > 1 for n in self.windows(texts)]
+
+    def _clean(self, texts: Sequence[str] | str) -> list[str]:
+        return [normalize_text(t, strip_html=self.meta.strip_html) for t in _as_texts(texts)]
 
     def batcher(self, *, max_batch_size: int = 32, max_wait_ms: float = 5.0, max_queue: int = 256):
         """A thread-safe micro-batcher over this predictor: the one the HTTP service uses.

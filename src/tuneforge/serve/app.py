@@ -41,7 +41,8 @@ class TextResult(BaseModel):
     label: str
     score: float
     probabilities: dict[str, float]
-    truncated: bool = Field(description="The text was longer than the model window and was cut.")
+    truncated: bool = Field(description="The text was longer than the model window and was cut (serve.long_texts=truncate).")
+    chunks: int = Field(1, description="Model windows scored and averaged for this text (more than 1 with serve.long_texts=chunk).")
 
 
 class ClassifyResponse(BaseModel):
@@ -142,11 +143,15 @@ def _routes(app: FastAPI, state: ServiceState) -> None:
             raise ApiError(504, f"not answered within {state.settings.request_timeout_s} s", "timeout") from None
         state.metrics.queue_seconds.labels(served.name).observe(result.queue_seconds)
         predictions = served.predictor.to_predictions(result.probabilities)
-        truncated = result.extras[0].tolist() if result.extras else [False] * len(predictions)
+        windows = result.extras[0].tolist() if result.extras else [1] * len(predictions)
+        chunked = served.predictor.long_texts == "chunk"
         body = ClassifyResponse(
             model=served.name,
             results=[
-                TextResult(label=p.label, score=p.score, probabilities=p.probabilities, truncated=t) for p, t in zip(predictions, truncated)
+                TextResult(
+                    label=p.label, score=p.score, probabilities=p.probabilities, truncated=n > 1 and not chunked, chunks=n if chunked else 1
+                )
+                for p, n in zip(predictions, windows)
             ],
         )
         headers = {

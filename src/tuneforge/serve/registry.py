@@ -55,7 +55,9 @@ def parse_model_specs(specs: list[str]) -> list[tuple[str, Path]]:
 def load_models(specs: list[tuple[str, Path]], settings: ServeSettings, metrics: ServiceMetrics) -> dict[str, ServedModel]:
     models = {}
     for name, run_dir in specs:
-        predictor = Predictor.load(run_dir, batch_size=settings.max_batch_size, variant=settings.variant, threads=settings.threads)
+        predictor = Predictor.load(
+            run_dir, batch_size=settings.max_batch_size, variant=settings.variant, threads=settings.threads, long_texts=settings.long_texts
+        )
         info = read_run_info(run_dir) if (Path(run_dir) / "run.json").is_file() else {}
         info["variant"] = predictor.meta.extra.get("variant", "original")
 
@@ -64,8 +66,8 @@ def load_models(specs: list[tuple[str, Path]], settings: ServeSettings, metrics:
             metrics.inference_seconds.labels(_name).observe(seconds)
 
         def scored(texts: list[str], _p: Predictor = predictor):
-            # truncation flags from one tokenizer call per batch, in the worker thread
-            return _p.predict_proba(texts), np.array(_p.truncated(texts), dtype=bool)
+            # window counts (truncation or chunking) from one tokenizer call per batch, in the worker thread
+            return _p.predict_proba(texts), np.array(_p.windows(texts), dtype=np.int64)
 
         batcher = MicroBatcher(
             scored,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from tuneforge.config import load_section
@@ -22,6 +24,9 @@ class ServeSettings(BaseModel):
     drain_seconds: float = Field(10.0, ge=0, le=600, description="On SIGTERM, time allowed for in-flight requests.")
     variant: str = Field(
         "auto", description="Model variant: auto (recommended if compressed), original, recommended, onnx, int8, torch-int8."
+    )
+    long_texts: Literal["truncate", "chunk"] = Field(
+        "truncate", description="Texts over the model window: score the first window, or every window averaged (costs more)."
     )
     threads: int | None = Field(
         None, ge=1, le=256, description="Compute threads per model; default every CPU. 1 leaves a core to HTTP under heavy load."
