@@ -80,9 +80,8 @@ def compress_run(run_dir: str | Path, *, methods: list[str], settings: CompressS
     built = {}
     for name, method, base in plan:
         logger.info("building %s", name)
-        built[name] = _build(
-            method, folders[base], out / name, out / f"{base}-onnx" if base != "original" else out / "onnx", texts, teacher
-        )
+        onnx_dir = out / ("onnx" if base == "original" else f"{base}-onnx")  # what int8 quantizes
+        built[name] = _build(method, folders[base], out / name, onnx_dir, texts, teacher)
         folders[name] = out / name
     rows = []
     original = Predictor.load(model_dir)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import zlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -51,15 +51,12 @@ class Teacher:
     texts: list[str]
     labels: list[str]
     settings: CompressSettings
-    _tokenizer: object = field(default=None, repr=False)
 
-    @property
+    @cached_property
     def tokenizer(self):
-        if self._tokenizer is None:
-            from transformers import AutoTokenizer
+        from transformers import AutoTokenizer
 
-            self._tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
-        return self._tokenizer
+        return AutoTokenizer.from_pretrained(self.model_dir)
 
     def fresh_model(self) -> nn.Module:
         """A new copy of the teacher's weights to cut down."""
@@ -154,6 +151,7 @@ def head_importance(model: nn.Module, teacher: Teacher) -> torch.Tensor:
     finally:
         for hook in hooks:
             hook.remove()
+        model.zero_grad(set_to_none=True)  # the scoring gradients must not leak into recovery training
     scores = gates.grad.abs()
     return scores / scores.norm(dim=1, keepdim=True).clamp(min=1e-12)
 
