@@ -23,7 +23,8 @@ class ServeSettings(BaseModel):
     max_chars: int = Field(20_000, ge=1, description="Longest text in characters (422 above).")
     drain_seconds: float = Field(10.0, ge=0, le=600, description="On SIGTERM, time allowed for in-flight requests.")
     variant: str = Field(
-        "auto", description="Model variant: auto (recommended if compressed), original, recommended, onnx, int8, torch-int8."
+        "auto",
+        description="Model variant: auto (recommended if compressed), original, recommended, or a compressed variant (int8, distill-int8, ...).",
     )
     long_texts: Literal["truncate", "chunk"] = Field(
         "truncate", description="Texts over the model window: score the first window, or every window averaged (costs more)."
