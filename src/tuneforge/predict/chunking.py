@@ -22,18 +22,21 @@ def window_tokens(tokenizer, max_length: int) -> int:
     return max(1, max_length - tokenizer.num_special_tokens_to_add(pair=False))
 
 
+def _size_and_step(tokenizer, max_length: int) -> tuple[int, int]:
+    size = window_tokens(tokenizer, max_length)
+    return size, max(1, int(size * (1 - OVERLAP)))
+
+
 def window_counts(tokenizer, texts: Sequence[str], *, max_length: int) -> list[int]:
     """How many windows each text needs: 1 when it fits, more when truncation would cut it."""
-    size = window_tokens(tokenizer, max_length)
-    step = max(1, int(size * (1 - OVERLAP)))
+    size, step = _size_and_step(tokenizer, max_length)
     lengths = [len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
     return [1 if n <= size else 1 + -(-(n - size) // step) for n in lengths]
 
 
 def split_windows(tokenizer, texts: Sequence[str], *, max_length: int) -> tuple[list[str], np.ndarray]:
     """Every text as its windows; returns (window texts, index of the text each came from)."""
-    size = window_tokens(tokenizer, max_length)
-    step = max(1, int(size * (1 - OVERLAP)))
+    size, step = _size_and_step(tokenizer, max_length)
     encoded = tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True)
     pieces: list[str] = []
     owners: list[int] = []
