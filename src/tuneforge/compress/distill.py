@@ -15,7 +15,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tuneforge.models.encode import forward_sorted
 from tuneforge.train.transformer import EncodedTexts
 
 logger = logging.getLogger(__name__)
@@ -38,12 +37,6 @@ class TextsWithTeacher(EncodedTexts):
 
     def __getitem__(self, i: int) -> dict:
         return {**super().__getitem__(i), "teacher_logits": self.teacher_logits[i].tolist()}
-
-
-def teacher_logits(model, tokenizer, texts: list[str], *, max_length: int, batch_size: int = 32) -> np.ndarray:
-    """The teacher's logits on `texts`, computed once and shared by every student."""
-    model.eval()
-    return forward_sorted(lambda b: model(**b).logits, tokenizer, texts, max_length=max_length, batch_size=batch_size, progress="teacher")
 
 
 def distill(

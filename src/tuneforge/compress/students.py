@@ -24,10 +24,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from tuneforge.compress.distill import distill, teacher_logits
+from tuneforge.compress.distill import distill
 from tuneforge.compress.settings import CompressSettings
 from tuneforge.errors import ConfigError
 from tuneforge.models.artifact import ModelMeta
+from tuneforge.models.encode import classifier_logits
 from tuneforge.models.surgery import (
     attention_parts,
     encoder_layers,
@@ -69,7 +70,10 @@ class Teacher:
 
     @cached_property
     def logits(self) -> np.ndarray:
-        return teacher_logits(self.fresh_model(), self.tokenizer, self.texts, max_length=self.meta.max_length)
+        # computed once, shared by every student
+        return classifier_logits(
+            self.fresh_model(), self.tokenizer, self.texts, max_length=self.meta.max_length, batch_size=32, progress="teacher"
+        )
 
     def train(self, student: nn.Module, epochs: float) -> dict:
         s = self.settings

@@ -80,10 +80,10 @@ def export_onnx(model_dir: Path, meta: ModelMeta, out_dir: Path, *, check_texts:
 
 
 def check_parity(model, tokenizer, onnx_dir: Path, meta: ModelMeta, texts: list[str]) -> dict:
-    from tuneforge.models.encode import forward_sorted
+    from tuneforge.models.encode import classifier_logits, forward_sorted
     from tuneforge.predict.backends import OnnxBackend
 
-    reference = forward_sorted(lambda b: model(**b).logits, tokenizer, texts, max_length=meta.max_length, batch_size=32)
+    reference = classifier_logits(model, tokenizer, texts, max_length=meta.max_length, batch_size=32)
     onnx_meta = ModelMeta.read(onnx_dir)
     backend = OnnxBackend(onnx_dir, onnx_meta)
     logits = forward_sorted(

@@ -60,6 +60,14 @@ def forward_sorted(
     return np.stack(outputs)
 
 
+def classifier_logits(
+    model, tokenizer, texts: Sequence[str], *, max_length: int, batch_size: int, progress: str | None = None
+) -> np.ndarray:
+    """Logits of a sequence classifier over `texts`, in input order."""
+    model.eval()
+    return forward_sorted(lambda b: model(**b).logits, tokenizer, texts, max_length=max_length, batch_size=batch_size, progress=progress)
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)

@@ -13,7 +13,7 @@ from typing import Protocol
 import numpy as np
 
 from tuneforge.models.artifact import ModelMeta
-from tuneforge.models.encode import forward_sorted, pool, softmax
+from tuneforge.models.encode import classifier_logits, forward_sorted, pool, softmax
 
 
 class Backend(Protocol):
@@ -40,13 +40,8 @@ class TransformerBackend:
             self.name = "torch-int8"
 
     def predict_proba(self, texts: list[str], *, batch_size: int, progress: str | None = None) -> np.ndarray:
-        logits = forward_sorted(
-            lambda batch: self.model(**batch).logits,
-            self.tokenizer,
-            texts,
-            max_length=self.meta.max_length,
-            batch_size=batch_size,
-            progress=progress,
+        logits = classifier_logits(
+            self.model, self.tokenizer, texts, max_length=self.meta.max_length, batch_size=batch_size, progress=progress
         )
         return softmax(logits)
 
