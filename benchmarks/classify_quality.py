@@ -22,7 +22,7 @@ def run_one(method: str, epochs: float, out_dir: Path, seed: int) -> dict:
     code = (
         "import json, sys\n"
         "from tuneforge.demo import demo_config\n"
-        "from tuneforge.train.run import train\n"
+        "from tuneforge.engine.run import train\n"
         f"config = demo_config(method={method!r}, output_dir={str(out_dir)!r}, overrides={[f'train.epochs={epochs}', f'train.seed={seed}']!r})\n"
         "result = train(config)\n"
         "print(json.dumps({'run_dir': str(result.run_dir), 'accuracy': result.metrics['accuracy'], 'macro_f1': result.metrics['macro_f1'], 'n_test': result.metrics['n'], 'wall_seconds': result.cost['wall_seconds'], 'peak_rss_mb': result.cost['peak_rss_mb']}))\n"

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from tuneforge.compress.run import compress_run
-from tuneforge.data.splits import read_split
+from tuneforge.rundir import RunDir
 from tuneforge.predict.predictor import Predictor
 
 
@@ -78,7 +78,7 @@ def main() -> None:
     if not tradeoffs.is_file():
         compress_run(run, methods=["onnx", "int8", "distill", "prune"])
     variants = [r["variant"] for r in json.loads(tradeoffs.read_text())["variants"]]
-    frame = read_split(run, "test")
+    frame = RunDir(run).read_split("test")
     texts, labels = frame["text"].tolist(), np.array(frame["label"].tolist())
 
     from transformers import pipeline

@@ -44,7 +44,7 @@ def ensure_run(run: str | None) -> Path:
     if run:
         return Path(run)
     from tuneforge.demo import demo_config
-    from tuneforge.train.run import train
+    from tuneforge.engine.run import train
 
     config = demo_config(method="full", output_dir="runs/benchmark", overrides=["data.max_rows=300", "train.epochs=1"])
     return train(config).run_dir

@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 from tuneforge.config import load_config
-from tuneforge.runs import read_run_info
-from tuneforge.train.run import train
+from tuneforge.rundir import RunDir
+from tuneforge.engine.run import train
 from tuneforge.tune.study import tune
 
 BASE = {"data": {"train": "bundled:bbc-news"}, "model": {"name": "minilm-l6"}}
@@ -59,7 +59,7 @@ def main() -> None:
         base = {**BASE, "data": {**BASE["data"], "max_rows": args.max_rows}, "output": {"dir": f"{args.dir}/{method}"}}
         print(f"{method}: default recipe ...", file=sys.stderr, flush=True)
         default = train(load_config(None, base={**base, "train": DEFAULTS[method]}))
-        info = read_run_info(default.run_dir)
+        info = RunDir(default.run_dir).info()
         rows.append(
             {
                 "method": method,

@@ -22,7 +22,7 @@ def run_cli(monkeypatch, capsys, *args):
 @pytest.fixture(scope="module")
 def tfidf_run(tmp_path_factory):
     from tuneforge.config import load_config
-    from tuneforge.train.run import train
+    from tuneforge.engine.run import train
 
     folder = tmp_path_factory.mktemp("cli")
     return train(load_config(write_config(folder, None, method="tfidf"))).run_dir
@@ -123,6 +123,6 @@ def test_unexpected_failure_exits_1_with_the_reason(monkeypatch, capsys, tmp_pat
     def broken(*args, **kwargs):
         raise RuntimeError("disk exploded")
 
-    monkeypatch.setattr("tuneforge.train.run.train", broken)
+    monkeypatch.setattr("tuneforge.engine.run.train", broken)
     code, _, err = run_cli(monkeypatch, capsys, "train", write_config(tmp_path, None, method="tfidf"))
     assert code == 1 and "disk exploded" in err and "Traceback" in err

@@ -12,7 +12,7 @@ from tuneforge.compress.variants import CompressionError
 from tuneforge.config import load_config
 from tuneforge.errors import ConfigError, MissingDependencyError, RunError
 from tuneforge.predict.predictor import Predictor
-from tuneforge.train.run import train
+from tuneforge.engine.run import train
 
 from conftest import write_config
 

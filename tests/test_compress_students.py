@@ -16,7 +16,7 @@ from tuneforge.config import load_config
 from tuneforge.errors import ConfigError
 from tuneforge.models.surgery import UnsupportedArchitectureError, encoder_layers, head_counts, keep_layers, prune_heads, spread_layers
 from tuneforge.predict.predictor import Predictor
-from tuneforge.train.run import train
+from tuneforge.engine.run import train
 
 from conftest import write_config
 
@@ -78,9 +78,9 @@ def test_every_student_is_measured_and_reloads(teacher_run, report):
         assert predictor.meta.extra.get("variant", "original") == name
     assert report["recommended"] in measured
     # agreement is with the original's predictions on the test split (not the export's parity with its own source)
-    from tuneforge.data.splits import read_split
+    from tuneforge.rundir import RunDir
 
-    texts = read_split(teacher_run, "test")["text"].tolist()
+    texts = RunDir(teacher_run).read_split("test")["text"].tolist()
     original = Predictor.load(teacher_run, variant="original").predict_proba(texts).argmax(1)
     for name in ("distill-onnx", "prune-heads-int8"):
         mine = Predictor.load(teacher_run, variant=name).predict_proba(texts).argmax(1)

@@ -13,9 +13,9 @@ import pytest
 
 from tuneforge.config import load_config
 from tuneforge.errors import ResourceError
-from tuneforge.runs import read_run_info
-from tuneforge.train.checkpoints import MARKER, checkpoints, verify_checkpoint
-from tuneforge.train.run import train
+from tuneforge.rundir import RunDir
+from tuneforge.engine.checkpoints import MARKER, checkpoints, verify_checkpoint
+from tuneforge.engine.run import train
 
 from conftest import write_config
 
@@ -46,7 +46,7 @@ def test_corrupt_newest_checkpoint_falls_back_to_the_previous_one(tiny_bert, tmp
     assert verify_checkpoint(previous) is None
     _interrupted_copy_state(run_dir)
     resumed = train(None, resume=run_dir)
-    info = read_run_info(run_dir)
+    info = RunDir(run_dir).info()
     assert info["resumed_from"] == str(previous)
     assert info["status"] == "complete" and info["train"]["global_step"] == 18
     assert "does not match its checksum" in caplog.text
@@ -72,10 +72,10 @@ def test_disk_full_during_checkpoint_is_a_clear_error_and_keeps_the_previous(tin
     saved = dict(checkpoints(run_dir / "checkpoints"))
     assert verify_checkpoint(saved[8]) is None
     assert verify_checkpoint(saved[10]) is not None
-    assert read_run_info(run_dir)["status"] == "failed"
+    assert RunDir(run_dir).info()["status"] == "failed"
     monkeypatch.setattr(modeling_utils, "safe_save_file", real_save)
     train(None, resume=run_dir)
-    assert read_run_info(run_dir)["resumed_from"].endswith("checkpoint-8")
+    assert RunDir(run_dir).info()["resumed_from"].endswith("checkpoint-8")
 
 
 def _big_reviews(path, rows=1500):
@@ -103,7 +103,7 @@ def test_kill_9_mid_epoch_then_resume_matches_uninterrupted_run(tiny_bert, tmp_p
     settings = dict(method="full", epochs=2, batch_size=16, checkpoint_every=20, keep_checkpoints=3, early_stopping_patience=None)
     overrides = [f"data.train={data}"]
     reference = train(load_config(write_config(tmp_path / "ref", tiny_bert, **settings), overrides))
-    ref_steps = read_run_info(reference.run_dir)["train"]["global_step"]
+    ref_steps = RunDir(reference.run_dir).info()["train"]["global_step"]
     assert ref_steps == 150  # 1,200 training rows / 16 = 75 steps x 2 epochs
 
     config = write_config(tmp_path / "killed", tiny_bert, **settings)
@@ -129,7 +129,7 @@ def test_kill_9_mid_epoch_then_resume_matches_uninterrupted_run(tiny_bert, tmp_p
     done = subprocess.run(_cli("train", "--resume", run_dir), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == str(run_dir)
-    info = read_run_info(run_dir)
+    info = RunDir(run_dir).info()
     resumed_step = int(info["resumed_from"].rsplit("-", 1)[1])
     assert resumed_step >= killed_after  # at most one checkpoint interval of work lost
     assert info["train"]["global_step"] == ref_steps

@@ -5,7 +5,7 @@ import pytest
 
 from tuneforge.config import DataConfig
 from tuneforge.data.clean import normalize_text
-from tuneforge.data.load import read_table
+from tuneforge.data.read import read_table
 from tuneforge.data.prepare import prepare_data
 from tuneforge.errors import DataError
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from tuneforge.config import load_config
-from tuneforge.train.run import train
+from tuneforge.engine.run import train
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.yaml"))
 

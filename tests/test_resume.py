@@ -6,9 +6,9 @@ import sys
 import pytest
 
 from tuneforge.config import load_config
-from tuneforge.runs import read_run_info
-from tuneforge.train.checkpoints import MARKER, CompleteCheckpointMarker, checkpoints
-from tuneforge.train.run import train
+from tuneforge.rundir import RunDir
+from tuneforge.engine.checkpoints import MARKER, CompleteCheckpointMarker, checkpoints
+from tuneforge.engine.run import train
 
 from conftest import write_config
 
@@ -21,7 +21,7 @@ class SimulatedCrash(RuntimeError):
 
 def test_crash_during_checkpoint_then_resume_matches_uninterrupted_run(tiny_bert, tmp_path, monkeypatch, capsys):
     reference = train(load_config(write_config(tmp_path / "a", tiny_bert, **SETTINGS)))
-    steps = read_run_info(reference.run_dir)["train"]["global_step"]
+    steps = RunDir(reference.run_dir).info()["train"]["global_step"]
     assert steps == 18  # 48 training rows / batch 8 = 6 steps x 3 epochs
 
     original = CompleteCheckpointMarker.on_save
@@ -36,7 +36,7 @@ def test_crash_during_checkpoint_then_resume_matches_uninterrupted_run(tiny_bert
         train(load_config(write_config(tmp_path / "b", tiny_bert, **SETTINGS)))
     monkeypatch.setattr(CompleteCheckpointMarker, "on_save", original)
     run_dir = next((tmp_path / "b" / "runs").iterdir())
-    assert read_run_info(run_dir)["status"] == "failed"
+    assert RunDir(run_dir).info()["status"] == "failed"
     assert not (run_dir / "model").exists()
     saved = dict(checkpoints(run_dir / "checkpoints"))
     assert 10 in saved and not (saved[10] / MARKER).exists() and (saved[8] / MARKER).exists()
@@ -47,7 +47,7 @@ def test_crash_during_checkpoint_then_resume_matches_uninterrupted_run(tiny_bert
     with pytest.raises(SystemExit) as info:
         main()
     assert info.value.code == 0, capsys.readouterr().err
-    info = read_run_info(run_dir)
+    info = RunDir(run_dir).info()
     assert info["status"] == "complete"
     assert info["resumed_from"].endswith("checkpoint-8")
     assert info["train"]["global_step"] == steps

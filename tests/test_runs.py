@@ -2,7 +2,8 @@ import os
 
 import pytest
 
-from tuneforge.runs import atomic_dir, atomic_write_text, create_run_dir, list_runs, write_run_info
+from tuneforge.atomic import atomic_dir, atomic_write_text
+from tuneforge.rundir import RunDir, list_runs
 
 
 def test_atomic_write_leaves_old_file_when_rename_fails(tmp_path, monkeypatch):
@@ -35,11 +36,11 @@ def test_atomic_dir_appears_only_when_complete(tmp_path):
 
 
 def test_run_dirs_are_unique_and_listed_newest_first(tmp_path):
-    a = create_run_dir(tmp_path, "full-data")
-    b = create_run_dir(tmp_path, "full-data")
-    assert a != b and a.name.startswith("full-data-")
-    write_run_info(a, status="complete", method="full", started="2026-01-01T00:00:00", metrics={"macro_f1": 0.5})
-    write_run_info(b, status="failed", method="head", started="2026-02-01T00:00:00")
+    a = RunDir.create(tmp_path, "full-data")
+    b = RunDir.create(tmp_path, "full-data")
+    assert a.path != b.path and a.name.startswith("full-data-")
+    a.update(status="complete", method="full", started="2026-01-01T00:00:00", metrics={"macro_f1": 0.5})
+    b.update(status="failed", method="head", started="2026-02-01T00:00:00")
     runs = list_runs(tmp_path)
-    assert [r.path for r in runs] == [b, a]
+    assert [r.path for r in runs] == [b.path, a.path]
     assert runs[1].metric == 0.5 and runs[0].metric is None

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tuneforge.config import load_config
-from tuneforge.train.run import train
+from tuneforge.engine.run import train
 
 from conftest import write_config
 from serve_helpers import make_app

@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from tuneforge.serve.batcher import BatcherClosed, MicroBatcher, QueueFull
+from tuneforge.predict.batcher import BatcherClosed, MicroBatcher, QueueFull
 
 
 def fake_model(texts):

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tuneforge.config import load_config
-from tuneforge.train.run import train
+from tuneforge.engine.run import train
 
 from conftest import write_config
 from serve_helpers import make_app

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tuneforge.config import load_config
-from tuneforge.train.run import train
+from tuneforge.engine.run import train
 
 from conftest import write_config
 

@@ -9,8 +9,8 @@ from safetensors.numpy import load_file
 from tuneforge.config import load_config
 from tuneforge.errors import RunError
 from tuneforge.predict.predictor import Predictor
-from tuneforge.runs import read_run_info
-from tuneforge.train.run import train
+from tuneforge.rundir import RunDir
+from tuneforge.engine.run import train
 
 from conftest import write_config
 
@@ -51,7 +51,7 @@ def test_run_directory_is_complete(trained, method):
     assert 0 <= metrics["accuracy"] <= 1 and 0 <= metrics["macro_f1"] <= 1
     assert set(metrics["per_class"]) == {"negative", "neutral", "positive"}
     assert np.array(metrics["confusion_matrix"]).sum() == 6
-    info = read_run_info(run_dir)
+    info = RunDir(run_dir).info()
     assert info["status"] == "complete" and info["method"] == method
     cost = json.loads((run_dir / "cost.json").read_text())
     assert cost["wall_seconds"] > 0 and cost["peak_rss_mb"] > 0 and cost["estimated_cost_usd"] >= 0
@@ -71,7 +71,7 @@ def test_weights_are_safetensors_only(trained, method):
 def test_reloaded_model_reproduces_training_validation_score(trained, method):
     """The saved model, loaded cold, must score validation exactly as training measured it."""
     result = trained[method]
-    info = read_run_info(result.run_dir)["train"]
+    info = RunDir(result.run_dir).info()["train"]
     predictor = Predictor.load(result.run_dir)
     validation = [json.loads(line) for line in (result.run_dir / "splits" / "validation.jsonl").read_text().splitlines()]
     predicted = [p.label for p in predictor.predict([row["text"] for row in validation])]

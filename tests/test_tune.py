@@ -12,8 +12,8 @@ import yaml
 
 from tuneforge.config import load_config
 from tuneforge.errors import ConfigError
-from tuneforge.runs import read_run_info
-from tuneforge.train.run import train
+from tuneforge.rundir import RunDir
+from tuneforge.engine.run import train
 from tuneforge.tune.study import tune
 
 from conftest import write_config
@@ -40,7 +40,7 @@ def test_study_writes_trials_best_yaml_plot_and_importances(tmp_path):
     rows = _rows(result.study_dir)
     assert [r["state"] for r in rows] == ["COMPLETE"] * 4
     assert all(float(r["wall_seconds"]) > 0 and float(r["peak_rss_mb"]) > 0 for r in rows)
-    assert len({r["run_dir"] for r in rows}) == 4 and all(read_run_info(r["run_dir"])["status"] == "complete" for r in rows)
+    assert len({r["run_dir"] for r in rows}) == 4 and all(RunDir(r["run_dir"]).info()["status"] == "complete" for r in rows)
     assert (result.study_dir / "history.png").read_bytes()[:4] == b"\x89PNG"
     assert set(yaml.safe_load((result.study_dir / "importances.json").read_text()) or {}) <= set(TFIDF_SPACE)
     best = load_config(result.files["best_yaml"])  # `tuneforge train best.yaml` accepts it as is
@@ -108,7 +108,7 @@ def test_pruned_run_is_marked_pruned(tmp_path, tiny_bert):
     with pytest.raises(optuna.TrialPruned):
         train(load_config(write_config(tmp_path, tiny_bert, method="full", epochs=2)), callbacks=[PruningCallback(trial, "macro_f1")])
     run_dir = next((tmp_path / "runs").iterdir())
-    assert read_run_info(run_dir)["status"] == "pruned"
+    assert RunDir(run_dir).info()["status"] == "pruned"
     assert trial.reported[1] == 6  # pruned after the first epoch's evaluation
 
 
@@ -126,7 +126,7 @@ def test_killed_study_continues_to_the_requested_trials(tmp_path, tiny_bert):
     while time.time() < deadline and proc.poll() is None:
         trials_dir = study_dir / "trials"
         runs = sorted(trials_dir.iterdir()) if trials_dir.exists() else []
-        statuses = [read_run_info(r).get("status") for r in runs if (r / "run.json").exists()]
+        statuses = [RunDir(r).info().get("status") for r in runs if (r / "run.json").exists()]
         if statuses.count("complete") >= 1 and "running" in statuses:
             proc.send_signal(signal.SIGKILL)
             killed = True

@@ -30,7 +30,7 @@ def __getattr__(name: str):
 
         return load_config
     if name == "train":
-        from tuneforge.train.run import train
+        from tuneforge.engine.run import train
 
         return train
     raise AttributeError(f"module 'tuneforge' has no attribute {name!r}")

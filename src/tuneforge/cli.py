@@ -57,7 +57,7 @@ def demo(
 ) -> None:
     """Fine-tune all-MiniLM-L6-v2 on BBC News topics (both ship with the install) and print test metrics."""
     from tuneforge.demo import demo_config
-    from tuneforge.train.run import train as run_training
+    from tuneforge.engine.run import train as run_training
 
     config = demo_config(method=method, output_dir=output_dir, overrides=overrides)
     _print_result(run_training(config))
@@ -71,7 +71,7 @@ def train(
 ) -> None:
     """Train, evaluate and save a model as the config says; prints the run directory last."""
     from tuneforge.config import load_config
-    from tuneforge.train.run import train as run_training
+    from tuneforge.engine.run import train as run_training
 
     if resume is not None:
         if config is not None or overrides:
@@ -114,7 +114,7 @@ def evaluate(
     label_column: Annotated[Optional[str], typer.Option(help="Defaults to the run's data.label_column.")] = None,
 ) -> None:
     """Evaluate a trained run on a labeled file; writes RUN_DIR/eval/<file>/."""
-    from tuneforge.evaluate.on_demand import evaluate_run
+    from tuneforge.analysis.on_demand import evaluate_run
 
     metrics, out_dir = evaluate_run(run_dir, data, text_column=text_column, label_column=label_column)
     _print_metrics(metrics)
@@ -124,10 +124,11 @@ def evaluate(
 @app.command()
 def predict(
     run_dir: Annotated[Path, typer.Argument(help="A run directory (or its model/ folder).")],
-    texts: Annotated[Optional[list[str]], typer.Argument(help="Texts to classify.", show_default=False)] = None,
+    texts: Annotated[Optional[list[str]], typer.Argument(help="Texts to score.", show_default=False)] = None,
     input: Annotated[Optional[Path], typer.Option("--input", "-i", help="File to score (csv / jsonl / parquet).")] = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Where to write the scored file.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Where to write the scored file (never the input).")] = None,
     text_column: Annotated[str, typer.Option(help="Text column of --input.")] = "text",
+    encoding: Annotated[str, typer.Option(help="Text encoding of a csv / jsonl --input (e.g. latin-1).")] = "utf-8",
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward pass.")] = 32,
     variant: Annotated[str, typer.Option(help="original, recommended, auto, or a compressed variant name.")] = "auto",
     long_texts: Annotated[
@@ -135,7 +136,9 @@ def predict(
     ] = "truncate",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")] = False,
 ) -> None:
-    """Classify texts given as arguments, or score a whole file into another file."""
+    """Score texts given as arguments (labels, tags or entities, as the run's task says), or a whole file into another file."""
+    from dataclasses import asdict
+
     from tuneforge.predict.files import score_file
     from tuneforge.predict.predictor import Predictor
 
@@ -147,18 +150,18 @@ def predict(
         raise UsageProblem("give either TEXT arguments or --input/--output, not both")
     predictor = Predictor.load(run_dir, batch_size=batch_size, variant=variant, long_texts=long_texts)
     if input is not None:
-        stats = score_file(predictor, input, output, text_column=text_column)
+        stats = score_file(predictor, input, output, text_column=text_column, encoding=encoding)
         err.print(f"scored {stats['rows']} rows in {stats['seconds']} s")
         print(stats["output"])
         return
     predictions = predictor.predict(texts)
     if as_json:
         for text, p in zip(texts, predictions):
-            print(json.dumps({"text": text, "label": p.label, "score": round(p.score, 6), "probabilities": p.probabilities}))
+            print(json.dumps({"text": text, **asdict(p)}, ensure_ascii=False))
         return
-    table = Table("text", "label", "score")
+    table = Table("text", *predictor.task.display_columns)
     for text, p in zip(texts, predictions):
-        table.add_row(text if len(text) < 60 else text[:57] + "...", p.label, f"{p.score:.3f}")
+        table.add_row(text if len(text) < 60 else text[:57] + "...", *predictor.task.display(p))
     out.print(table)
 
 
@@ -229,21 +232,22 @@ def compress(
 
 @app.command()
 def runs(directory: Annotated[Path, typer.Option("--dir", help="Parent directory of runs.")] = Path("runs")) -> None:
-    """List runs with their method, data, main metric and time."""
-    from tuneforge.runs import list_runs
+    """List runs with their task, method, data, main metric and time; damaged ones show as unreadable."""
+    from tuneforge.rundir import list_runs
 
     found = list_runs(directory)
     if not found:
         err.print(f"no runs under {directory}")
         return
-    header = ("run", "status", "method", "data", "metric", "accuracy", "time (s)", "started")
+    header = ("run", "status", "task", "method", "data", "metric", "accuracy", "time (s)", "started")
     rows = [
         (
             r.path.name,
             r.status,
+            r.task,
             r.method,
             r.data,
-            f"{r.metric_name}={r.metric:.4f}" if r.metric is not None else "-",
+            f"{r.metric_name}={r.metric:.4f}" if r.metric is not None else (r.problem or "-"),
             f"{r.accuracy:.4f}" if r.accuracy is not None else "-",
             f"{r.seconds:.0f}" if r.seconds else "-",
             r.started,
@@ -261,14 +265,22 @@ def runs(directory: Annotated[Path, typer.Option("--dir", help="Parent directory
 
 
 def _print_metrics(metrics: dict) -> None:
+    from tuneforge.tasks import get_task
+
+    task = get_task(metrics.get("task", "classify"))
     table = Table("metric", "value", title=f"evaluation on {metrics.get('split')} (n={metrics.get('n')})")
-    for key in ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "macro_precision", "macro_recall", "expected_calibration_error"):
-        table.add_row(key, f"{metrics[key]:.4f}")
+    for key, value in task.headline(metrics).items():
+        table.add_row(key, f"{value:.4f}")
+    for key in ("macro_precision", "macro_recall", "expected_calibration_error", "hamming_loss"):
+        if key in metrics:
+            table.add_row(key, f"{metrics[key]:.4f}")
     out.print(table)
-    per_class = Table("label", "precision", "recall", "f1", "support", title="per class")
-    for label, v in metrics.get("per_class", {}).items():
-        per_class.add_row(label, f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}", str(v["support"]))
-    out.print(per_class)
+    per_label = metrics.get("per_class") or metrics.get("per_label") or metrics.get("per_type") or {}
+    if per_label:
+        per_class = Table("label", "precision", "recall", "f1", "support", title="per label")
+        for label, v in per_label.items():
+            per_class.add_row(label, f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}", str(v["support"]))
+        out.print(per_class)
 
 
 def _print_result(result) -> None:

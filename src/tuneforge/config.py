@@ -34,13 +34,18 @@ class DataConfig(_Section):
     validation: str | None = Field(None, description="Validation file; split from train when absent.")
     test: str | None = Field(None, description="Test file; split from train when no validation file is given either.")
     text_column: str = Field("text", description="Column holding the input text.")
-    label_column: str = Field("label", description="Column holding the label.")
-    format: Literal["auto", "csv", "jsonl", "parquet"] = Field("auto", description="File format; 'auto' uses the extension.")
+    label_column: str = Field(
+        "label", description="Column holding the label (multilabel: a JSON list or a delimited string; entities: character spans)."
+    )
+    label_separator: str = Field("|", min_length=1, description="Task multilabel: separator of labels given as one string, e.g. 'news|sport'.")
+    format: Literal["auto", "csv", "jsonl", "parquet", "conll"] = Field(
+        "auto", description="File format; 'auto' uses the extension (.conll/.bio: token-per-line BIO tags, for task entities)."
+    )
     encoding: str = Field("utf-8", description="Text encoding of csv/jsonl files.")
     validation_fraction: float = Field(0.1, gt=0, lt=0.5, description="Share of train held out for validation.")
     test_fraction: float = Field(0.1, gt=0, lt=0.5, description="Share of train held out for test (single-file input).")
     max_rows: int | None = Field(None, ge=10, description="Stratified subsample of the training file, for quick runs.")
-    strip_html: bool = Field(True, description="Remove HTML tags and unescape entities.")
+    strip_html: bool = Field(True, description="Remove HTML tags and unescape entities (a recorded transform, replayed at prediction).")
     dedupe: bool = Field(True, description="Drop exact duplicate (text, label) rows.")
     empty_text: EmptyTextPolicy = Field("error", description="A labeled row with empty text: 'error' stops, 'drop' removes and counts it.")
 
@@ -84,7 +89,12 @@ class TrainConfig(_Section):
     label_smoothing: float = Field(0.0, ge=0, lt=1, description="Label-smoothing factor of the cross-entropy loss.")
     gradient_accumulation_steps: int = Field(1, ge=1, le=1024, description="Batches accumulated per optimiser step.")
     early_stopping_patience: int | None = Field(2, ge=1, description="Evaluations without improvement before stopping; None disables.")
-    metric: Literal["macro_f1", "accuracy", "micro_f1"] = Field("macro_f1", description="Validation metric that picks the best checkpoint.")
+    metric: Literal["macro_f1", "accuracy", "micro_f1"] = Field(
+        "macro_f1", description="Validation metric that picks the best checkpoint (multilabel accuracy = subset accuracy; entities = entity-level F1)."
+    )
+    decision_threshold: float | None = Field(
+        None, gt=0, lt=1, description="Task multilabel: one threshold for every label; None tunes one per label on validation."
+    )
     checkpoint_every: int | None = Field(None, ge=1, description="Checkpoint (and evaluate) every N steps; None means every epoch.")
     keep_checkpoints: int = Field(2, ge=1, description="Newest checkpoints kept on disk (the best one is always kept).")
     lora: LoraConfig = Field(default_factory=LoraConfig)
@@ -149,7 +159,7 @@ class TuneConfig(_Section):
 
 
 class RunConfig(_Section):
-    task: Literal["classify"] = Field("classify", description="What the run learns.")
+    task: str = Field("classify", description="What the run learns: classify, multilabel or entities (see `tuneforge.tasks`).")
     data: DataConfig
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)

@@ -32,3 +32,9 @@ class ResourceError(TuneforgeError, OSError):
     """The machine refused: disk full, directory not writable. Not the user's input, so exit code 1."""
 
     exit_code = 1
+
+
+class RunStopped(TuneforgeError):
+    """A run stopped on purpose before it finished (e.g. a tuning trial pruned); `status` goes into run.json."""
+
+    status = "stopped"

@@ -11,29 +11,20 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import pandas as pd
-
+from tuneforge.analysis.plots import pyplot, save_figure
+from tuneforge.atomic import atomic_write_json
 from tuneforge.compress.measure import measure_variant
 from tuneforge.compress.settings import CompressSettings
 from tuneforge.compress.students import FASTER_STUDENTS, STUDENTS, Teacher
 from tuneforge.compress.variants import RUNTIMES, CompressionError, export_onnx, quantize_onnx, torch_int8
-from tuneforge.data.splits import read_split
 from tuneforge.errors import ConfigError, RunError
-from tuneforge.evaluate.plots import figure, save_figure
 from tuneforge.models.artifact import ModelMeta
-from tuneforge.predict.predictor import Predictor, find_model_dir
-from tuneforge.runs import atomic_write_json, read_run_info, require_run_dir
+from tuneforge.predict.predictor import Predictor
+from tuneforge.rundir import RunDir
+from tuneforge.tasks import get_task
 
 logger = logging.getLogger(__name__)
 PARITY_TEXTS = 256
-
-
-def _test_split(run_dir: Path) -> pd.DataFrame:
-    for split in ("test", "validation"):
-        frame = read_split(run_dir, split)
-        if frame is not None:
-            return frame
-    raise RunError(f"{run_dir}: no saved test or validation split to measure on")
 
 
 STUDENT_ALIASES = {"prune": ["prune-heads", "prune-magnitude"]}
@@ -66,48 +57,48 @@ def plan_variants(methods: list[str]) -> list[tuple[str, str, str]]:
 def compress_run(run_dir: str | Path, *, methods: list[str], settings: CompressSettings | None = None) -> dict:
     """Build and measure the requested variants; returns the trade-off report."""
     settings = settings or CompressSettings()
-    run_dir = require_run_dir(run_dir)
+    run = RunDir.open(run_dir)
     plan = plan_variants(parse_methods(methods))
-    model_dir = find_model_dir(run_dir)
+    model_dir = run.model_for("original")
     meta = ModelMeta.read(model_dir)
+    task = get_task(meta.task)
+    if not task.compressible:
+        raise CompressionError(f"{run.path}: compression works on tasks whose models it can measure (classify); this is a {meta.task!r} run")
     if meta.kind != "transformer":
-        raise CompressionError(f"{run_dir}: compression works on full and lora runs; this is a {meta.method!r} run ({meta.kind} model)")
-    frame = _test_split(run_dir)
+        raise CompressionError(f"{run.path}: compression works on full and lora runs; this is a {meta.method!r} run ({meta.kind} model)")
+    _, frame = run.evaluation_split()
     texts, labels = frame["text"].tolist(), frame["label"].tolist()
-    teacher = _teacher(run_dir, model_dir, meta, settings) if any(m in STUDENTS for _, m, _ in plan) else None
-    out = run_dir / "compress"
+    teacher = _teacher(run, model_dir, meta, settings) if any(m in STUDENTS for _, m, _ in plan) else None
     folders = {"original": model_dir}
     built = {}
     for name, method, base in plan:
         logger.info("building %s", name)
-        onnx_dir = out / ("onnx" if base == "original" else f"{base}-onnx")  # what int8 quantizes
-        built[name] = _build(method, folders[base], out / name, onnx_dir, texts, teacher)
-        folders[name] = out / name
-    rows = []
-    original = Predictor.load(model_dir)
-    measured, reference = measure_variant(original, texts, labels, None, latency_texts=settings.latency_texts)
-    rows.append({"variant": "original", **measured})
+        onnx_dir = run.variant_dir("onnx" if base == "original" else f"{base}-onnx")  # what int8 quantizes
+        built[name] = _build(method, folders[base], run.variant_dir(name), onnx_dir, texts, teacher)
+        folders[name] = run.variant_dir(name)
+    original = measure_variant(Predictor.load(model_dir), texts, labels, None, latency_texts=settings.latency_texts)
+    rows = [{"variant": "original", **original.row}]
     for name, _, _ in plan:
-        measured, _ = measure_variant(Predictor.load(out / name), texts, labels, reference, latency_texts=settings.latency_texts)
-        rows.append({"variant": name, **measured, **built[name]})
+        measured = measure_variant(Predictor.load(folders[name]), texts, labels, original.probabilities, latency_texts=settings.latency_texts)
+        rows.append({"variant": name, **measured.row, **built[name]})
         logger.info("%s", rows[-1])
     report = {
-        "run": read_run_info(run_dir).get("method"),
+        "run": run.info().get("method"),
         "split_rows": len(texts),
         "accuracy_budget_points": settings.accuracy_budget,
         "settings": settings.model_dump(),
         "variants": rows,
         "recommended": recommend(rows, settings.accuracy_budget),
     }
-    atomic_write_json(out / "tradeoffs.json", report)
-    plot_tradeoffs(rows, report["recommended"], out / "tradeoffs.png")
+    atomic_write_json(run.tradeoffs_file, report)
+    plot_tradeoffs(rows, report["recommended"], run.tradeoffs_plot)
     return report
 
 
-def _teacher(run_dir: Path, model_dir: Path, meta: ModelMeta, settings: CompressSettings) -> Teacher:
-    frame = read_split(run_dir, "train")
+def _teacher(run: RunDir, model_dir: Path, meta: ModelMeta, settings: CompressSettings) -> Teacher:
+    frame = run.read_split("train")
     if frame is None or frame.empty:
-        raise RunError(f"{run_dir}: no saved train split; distillation and pruning recovery learn from it")
+        raise RunError(f"{run.path}: no saved train split; distillation and pruning recovery learn from it")
     return Teacher(model_dir, meta, frame["text"].tolist(), frame["label"].tolist(), settings)
 
 
@@ -129,7 +120,7 @@ def recommend(rows: list[dict], accuracy_budget: float) -> str:
 
 
 def plot_tradeoffs(rows: list[dict], recommended: str, path: Path) -> Path:
-    plt = figure()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for row in rows:
         marker = "*" if row["variant"] == recommended else "o"

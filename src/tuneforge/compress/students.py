@@ -29,6 +29,7 @@ from tuneforge.compress.settings import CompressSettings
 from tuneforge.errors import ConfigError
 from tuneforge.models.artifact import ModelMeta
 from tuneforge.models.encode import classifier_logits
+from tuneforge.tasks.base import label_index
 from tuneforge.models.surgery import (
     attention_parts,
     encoder_layers,
@@ -38,7 +39,7 @@ from tuneforge.models.surgery import (
     prune_heads,
     spread_layers,
 )
-from tuneforge.runs import atomic_dir
+from tuneforge.atomic import atomic_dir
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class Teacher:
 
     @cached_property
     def label_ids(self) -> np.ndarray:
-        index = {label: i for i, label in enumerate(self.meta.labels)}
+        index = label_index(self.meta.labels)
         return np.array([index[x] for x in self.labels])
 
     @cached_property
@@ -75,7 +76,8 @@ class Teacher:
             self.fresh_model(), self.tokenizer, self.texts, max_length=self.meta.max_length, batch_size=32, progress="teacher"
         )
 
-    def train(self, student: nn.Module, epochs: float) -> dict:
+    def distill_into(self, student: nn.Module, epochs: float) -> dict:
+        """Train `student` in place on the teacher's logits and the true labels."""
         s = self.settings
         return distill(
             student,
@@ -113,7 +115,7 @@ def build_distilled(teacher: Teacher, out_dir: Path) -> dict:
     before = parameter_count(model)
     keep_layers(model, kept)
     logger.info("distill: student keeps teacher layers %s of %d", kept, total)
-    trained = teacher.train(model, teacher.settings.epochs)
+    trained = teacher.distill_into(model, teacher.settings.epochs)
     teacher.save(model, out_dir, "distill", teacher_layers_kept=kept)
     return {
         "layers": f"{count} of {total}",
@@ -182,7 +184,7 @@ def build_head_pruned(teacher: Teacher, out_dir: Path) -> dict:
     prune_heads(model, drop)
     removed = sum(len(v) for v in drop.values())
     logger.info("prune-heads: removed %d of %d heads: %s", removed, sum(counts), drop)
-    trained = teacher.train(model, teacher.settings.recover_epochs) if teacher.settings.recover_epochs else {}
+    trained = teacher.distill_into(model, teacher.settings.recover_epochs) if teacher.settings.recover_epochs else {}
     teacher.save(model, out_dir, "prune-heads", pruned_heads={str(k): v for k, v in drop.items()})
     return {
         "heads": f"{sum(counts) - removed} of {sum(counts)}",
@@ -204,7 +206,7 @@ def build_magnitude_pruned(teacher: Teacher, out_dir: Path) -> dict:
     targets = [(linear, "weight") for linear in linears]
     prune.global_unstructured(targets, pruning_method=prune.L1Unstructured, amount=teacher.settings.sparsity)
     # recovery trains with the masks in place, so the zeros stay zero
-    trained = teacher.train(model, teacher.settings.recover_epochs) if teacher.settings.recover_epochs else {}
+    trained = teacher.distill_into(model, teacher.settings.recover_epochs) if teacher.settings.recover_epochs else {}
     for linear, name in targets:
         prune.remove(linear, name)
     zeros = sum(int((linear.weight == 0).sum()) for linear in linears)

@@ -17,7 +17,7 @@ import numpy as np
 
 from tuneforge.errors import MissingDependencyError, TuneforgeError
 from tuneforge.models.artifact import ModelMeta
-from tuneforge.runs import atomic_dir
+from tuneforge.atomic import atomic_dir
 
 logger = logging.getLogger(__name__)
 ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -80,20 +80,11 @@ def export_onnx(model_dir: Path, meta: ModelMeta, out_dir: Path, *, check_texts:
 
 
 def check_parity(model, tokenizer, onnx_dir: Path, meta: ModelMeta, texts: list[str]) -> dict:
-    from tuneforge.models.encode import classifier_logits, forward_sorted
+    from tuneforge.models.encode import classifier_logits
     from tuneforge.predict.backends import OnnxBackend
 
     reference = classifier_logits(model, tokenizer, texts, max_length=meta.max_length, batch_size=32)
-    onnx_meta = ModelMeta.read(onnx_dir)
-    backend = OnnxBackend(onnx_dir, onnx_meta)
-    logits = forward_sorted(
-        lambda b: backend.session.run(None, {k: b[k] for k in backend.inputs})[0],
-        tokenizer,
-        texts,
-        max_length=meta.max_length,
-        batch_size=32,
-        tensors="np",
-    )
+    logits = OnnxBackend(onnx_dir, ModelMeta.read(onnx_dir)).logits(texts, batch_size=32)
     return {
         "max_abs_logit_diff": float(np.abs(logits - reference).max()),
         "parity_agreement": float((logits.argmax(1) == reference.argmax(1)).mean()),  # with the PyTorch model it came from

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tuneforge.data.load import COLUMNS
+from tuneforge.data.read import CANONICAL as COLUMNS
 from tuneforge.errors import DataError
 
 logger = logging.getLogger(__name__)

@@ -1,35 +1,29 @@
 """Cleaning that counts: every removed or changed row is tallied with where it came from.
 
-The same `normalize_text` runs at prediction time, so a served model sees text
-shaped exactly like its training data.
+Text goes through the run's transform list (`data/transforms.py`), the same one
+`Predictor` replays at prediction time. Labels are parsed by the task (a string,
+a list of labels, character spans); a missing one stops the run naming its row.
 """
 
 from __future__ import annotations
 
-import html
-import re
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
+from tuneforge.data.transforms import apply_transforms, default_transforms, has_html
 from tuneforge.errors import DataError
 
-_BLOCKS = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.I | re.S)
-_TAGS = re.compile(r"<!--.*?-->|</?[A-Za-z][^<>]*>", re.S)
-_ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|[A-Za-z]+);")
-_SPACE = re.compile(r"\s+")
 EXAMPLES_KEPT = 20
-
-
-def has_html(text: str) -> bool:
-    return bool(_TAGS.search(text) or _ENTITY.search(text))
+MISSING = object()  # what a task's label parser returns for an absent label
 
 
 def normalize_text(text: str, *, strip_html: bool = True) -> str:
     """Strip tags and entities (optionally) and collapse runs of whitespace."""
-    if strip_html and has_html(text):
-        text = html.unescape(_TAGS.sub(" ", _BLOCKS.sub(" ", text)))
-    return _SPACE.sub(" ", text).strip()
+    return apply_transforms(text, default_transforms(strip_html=strip_html))
 
 
 @dataclass
@@ -58,32 +52,47 @@ class CleanReport:
         }
 
 
+def plain_label(raw: Any, *, text: str, where: str) -> Any:
+    """Single-label parsing: a label is a non-empty string (numbers are read as their text)."""
+    if raw is None:
+        return MISSING
+    if isinstance(raw, (list, dict)):
+        raise DataError(f"{where}: expected one label, got a {type(raw).__name__}; for several labels per text use task: multilabel")
+    value = (raw if isinstance(raw, str) else str(raw)).strip()
+    return value or MISSING
+
+
 def clean_frame(
     frame: pd.DataFrame,
     *,
     label_column: str,
     text_column: str,
+    transforms: Sequence[str] | None = None,
     strip_html: bool = True,
     dedupe: bool = True,
     empty_text: str = "error",
     blank_lines: int = 0,
+    parse_label: Callable[..., Any] = plain_label,
 ) -> tuple[pd.DataFrame, CleanReport]:
-    """Normalise text, drop empty rows and duplicates; raise on a row that is half there."""
+    """Transform text, parse labels, drop empty rows and duplicates; raise on a row that is half there."""
+    transforms = default_transforms(strip_html=strip_html) if transforms is None else list(transforms)
     report = CleanReport(rows_read=len(frame), blank_lines=blank_lines)
-    texts, labels = [], []
-    for raw_text, raw_label in zip(frame["text"].tolist(), frame["label"].tolist()):
-        text = "" if raw_text is None else raw_text
-        cleaned = normalize_text(text, strip_html=strip_html)
-        if strip_html and has_html(text):
+    texts, labels, missing = [], [], []
+    for raw_text, raw_label, source in zip(frame["text"].tolist(), frame["label"].tolist(), frame["source"].tolist()):
+        text = raw_text if isinstance(raw_text, str) else ""
+        cleaned = apply_transforms(text, transforms)
+        if "strip_html" in transforms and has_html(text):
             report.modified["html_stripped"] += 1
         elif cleaned != text:
             report.modified["whitespace_normalized"] += 1
+        label = parse_label(raw_label, text=cleaned, where=f"{source}: column {label_column!r}")
         texts.append(cleaned)
-        labels.append(None if raw_label is None else raw_label.strip())
+        missing.append(label is MISSING)
+        labels.append(None if label is MISSING else label)
     frame = frame.assign(text=texts, label=labels)
 
     no_text = frame["text"] == ""
-    no_label = frame["label"].isna() | (frame["label"] == "")
+    no_label = pd.Series(missing, index=frame.index)
     report.note("empty_row", frame.loc[no_text & no_label, "source"].tolist())
     missing_label = frame[no_label & ~no_text]
     if len(missing_label):
@@ -98,8 +107,9 @@ def clean_frame(
     report.note("empty_text", empty["source"].tolist())
     frame = frame[~no_text & ~no_label]
 
-    if dedupe:
-        exact = frame.duplicated(subset=["text", "label"], keep="first")
+    if dedupe and len(frame):
+        key = frame["label"].map(lambda v: v if isinstance(v, str) else json.dumps(v, sort_keys=True))
+        exact = pd.DataFrame({"text": frame["text"], "key": key}).duplicated(keep="first")
         report.note("duplicate", frame.loc[exact, "source"].tolist())
         frame = frame[~exact]
         conflicting = frame.duplicated(subset=["text"], keep="first")

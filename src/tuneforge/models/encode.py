@@ -2,6 +2,8 @@
 
 Sorting by token length before batching means each batch pads only to its own
 longest text, which on CPU cuts the work of mixed-length inputs severalfold.
+Also here: sentence embeddings (`embed_texts`), shared by the `head` method,
+its predictions and any later retrieval, and the activations tasks apply.
 """
 
 from __future__ import annotations
@@ -68,7 +70,35 @@ def classifier_logits(
     return forward_sorted(lambda b: model(**b).logits, tokenizer, texts, max_length=max_length, batch_size=batch_size, progress=progress)
 
 
+def embed_texts(encoder, tokenizer, texts, *, max_length: int, batch_size: int, pooling: str, progress: str | None = None) -> np.ndarray:
+    """One pooled vector per text from a bare encoder (`AutoModel`)."""
+
+    def forward(batch):
+        hidden = encoder(**batch).last_hidden_state
+        return pool(hidden, batch["attention_mask"], pooling)
+
+    return forward_sorted(forward, tokenizer, texts, max_length=max_length, batch_size=batch_size, progress=progress)
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)
     return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    return (1.0 / (1.0 + np.exp(-np.clip(logits, -60, 60)))).astype(np.float32)
+
+
+def linear_head_weights(coef: np.ndarray, intercept: np.ndarray, *, n_labels: int) -> tuple[np.ndarray, np.ndarray]:
+    """A fitted linear model as (weight[C, D], bias[C]) for softmax scoring.
+
+    Binary models keep one row; it becomes [0, w] so softmax reproduces the sigmoid.
+    """
+    # C order: sklearn may hand back a Fortran-ordered view, and safetensors writes raw memory.
+    weight = np.ascontiguousarray(coef, dtype=np.float32)
+    bias = np.ascontiguousarray(intercept, dtype=np.float32)
+    if n_labels == 2 and weight.shape[0] == 1:
+        weight = np.ascontiguousarray(np.vstack([np.zeros_like(weight), weight]))
+        bias = np.concatenate([np.zeros(1, dtype=np.float32), bias])
+    return weight, bias

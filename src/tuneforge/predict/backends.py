@@ -1,49 +1,68 @@
-"""How each kind of saved model turns texts into class probabilities.
+"""How each kind of saved model turns texts into logits.
 
-One class per `ModelMeta.kind`, same shape: `load(folder, meta)` then
-`predict_proba(texts, batch_size=...)`. Loading reads safetensors and JSON only.
+One class per `ModelMeta.kind`, same surface: `tokenizer` (None when the model
+reads raw text, like tfidf), `name` (the runtime) and `logits(texts, ...)`. The
+task turns logits into its predictions (softmax, sigmoid + thresholds, spans).
+Token-level tasks also use `token_logits`. Loading reads safetensors and JSON only.
 """
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from tuneforge.models.artifact import ModelMeta
-from tuneforge.models.encode import classifier_logits, forward_sorted, pool, softmax
+from tuneforge.models.encode import classifier_logits, embed_texts, forward_sorted
 
 
 class Backend(Protocol):
     name: str
+    tokenizer: object | None  # the model's tokenizer; None when it reads raw text
 
-    def predict_proba(self, texts: list[str], *, batch_size: int, progress: str | None = None) -> np.ndarray: ...
+    def logits(self, texts: Sequence[str], *, batch_size: int, progress: str | None = None) -> np.ndarray: ...
 
 
 class TransformerBackend:
-    """A sequence-classification model (full fine-tune, or LoRA merged into the weights)."""
+    """A fine-tuned transformer with its task head (full fine-tune, or LoRA merged into the weights)."""
 
     name = "torch"
 
-    def __init__(self, folder: Path, meta: ModelMeta):
+    def __init__(self, folder: Path, meta: ModelMeta, *, auto_model: str, **_):
         from transformers import AutoTokenizer
 
-        from tuneforge.models.surgery import load_classifier_dir
+        from tuneforge.models.loading import load_saved_model
 
         self.meta = meta
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
-        self.model = load_classifier_dir(folder, meta).eval()
+        self.model = load_saved_model(folder, meta, auto_model)
         if meta.extra.get("quantize") == "torch-int8":
             self.model = _torch_dynamic_int8(self.model)
             self.name = "torch-int8"
 
-    def predict_proba(self, texts: list[str], *, batch_size: int, progress: str | None = None) -> np.ndarray:
-        logits = classifier_logits(
-            self.model, self.tokenizer, texts, max_length=self.meta.max_length, batch_size=batch_size, progress=progress
-        )
-        return softmax(logits)
+    def logits(self, texts: Sequence[str], *, batch_size: int, progress: str | None = None) -> np.ndarray:
+        return classifier_logits(self.model, self.tokenizer, texts, max_length=self.meta.max_length, batch_size=batch_size, progress=progress)
+
+    def token_logits(self, texts: Sequence[str], *, batch_size: int) -> tuple[list[np.ndarray], list[list[tuple[int, int]]], list[list]]:
+        """Per text: logits of every word piece [T, C], their character offsets, and the word each belongs to (None for special tokens)."""
+        import torch
+
+        encoded = self.tokenizer(list(texts), truncation=True, max_length=self.meta.max_length, return_offsets_mapping=True)
+        offsets = [list(map(tuple, o)) for o in encoded["offset_mapping"]]
+        word_ids = [encoded.word_ids(i) for i in range(len(texts))]
+        keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in encoded]
+        out: list[np.ndarray] = []
+        with torch.inference_mode():
+            for start in range(0, len(texts), batch_size):
+                rows = range(start, min(start + batch_size, len(texts)))
+                batch = self.tokenizer.pad([{k: encoded[k][i] for k in keys} for i in rows], return_tensors="pt")
+                logits = self.model(**batch).logits.float().numpy()
+                out.extend(logits[j, : len(encoded["input_ids"][i])] for j, i in enumerate(rows))
+        return out, offsets, word_ids
 
 
 class HeadBackend:
@@ -51,7 +70,7 @@ class HeadBackend:
 
     name = "torch"
 
-    def __init__(self, folder: Path, meta: ModelMeta):
+    def __init__(self, folder: Path, meta: ModelMeta, **_):
         from safetensors.numpy import load_file
         from transformers import AutoModel, AutoTokenizer
 
@@ -61,36 +80,20 @@ class HeadBackend:
         head = load_file(str(folder / "head.safetensors"))
         self.weight, self.bias = head["weight"], head["bias"]
 
-    def embed(self, texts: list[str], *, batch_size: int, progress: str | None = None) -> np.ndarray:
-        return embed_texts(
-            self.encoder,
-            self.tokenizer,
-            texts,
-            max_length=self.meta.max_length,
-            batch_size=batch_size,
-            pooling=self.meta.pooling,
-            progress=progress,
+    def logits(self, texts: Sequence[str], *, batch_size: int, progress: str | None = None) -> np.ndarray:
+        features = embed_texts(
+            self.encoder, self.tokenizer, texts, max_length=self.meta.max_length, batch_size=batch_size, pooling=self.meta.pooling, progress=progress
         )
-
-    def predict_proba(self, texts: list[str], *, batch_size: int, progress: str | None = None) -> np.ndarray:
-        features = self.embed(texts, batch_size=batch_size, progress=progress)
-        return softmax(features @ self.weight.T + self.bias)
-
-
-def embed_texts(encoder, tokenizer, texts, *, max_length: int, batch_size: int, pooling: str, progress: str | None = None) -> np.ndarray:
-    def forward(batch):
-        hidden = encoder(**batch).last_hidden_state
-        return pool(hidden, batch["attention_mask"], pooling)
-
-    return forward_sorted(forward, tokenizer, texts, max_length=max_length, batch_size=batch_size, progress=progress)
+        return features @ self.weight.T + self.bias
 
 
 class TfidfBackend:
     """TF-IDF features and a linear model, rebuilt from JSON + safetensors (no pickle)."""
 
     name = "sklearn"
+    tokenizer = None  # reads the whole raw text
 
-    def __init__(self, folder: Path, meta: ModelMeta):
+    def __init__(self, folder: Path, meta: ModelMeta, **_):
         from safetensors.numpy import load_file
 
         self.meta = meta
@@ -98,9 +101,9 @@ class TfidfBackend:
         head = load_file(str(folder / "head.safetensors"))
         self.weight, self.bias = head["weight"], head["bias"]
 
-    def predict_proba(self, texts: list[str], *, batch_size: int, progress: str | None = None) -> np.ndarray:
-        features = self.vectorizer.transform(texts)
-        return softmax(np.asarray(features @ self.weight.T) + self.bias)
+    def logits(self, texts: Sequence[str], *, batch_size: int, progress: str | None = None) -> np.ndarray:
+        features = self.vectorizer.transform(list(texts))
+        return np.asarray(features @ self.weight.T) + self.bias
 
 
 def load_vectorizer(folder: Path):
@@ -119,7 +122,7 @@ class OnnxBackend:
 
     name = "onnxruntime"
 
-    def __init__(self, folder: Path, meta: ModelMeta, threads: int | None = None):
+    def __init__(self, folder: Path, meta: ModelMeta, *, threads: int | None = None, **_):
         from transformers import AutoTokenizer
 
         ort = import_onnxruntime()
@@ -131,17 +134,15 @@ class OnnxBackend:
         # no busy-waiting between ops: idle pool threads would otherwise steal the cores the
         # HTTP event loop and tokenizer need (measured: p99 at 64 clients 3.6 s -> see docs/serving.md)
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(folder / meta.extra["file"]), options, providers=["CPUExecutionProvider"])
-        self.inputs = [i.name for i in self.session.get_inputs()]
+        self._session = ort.InferenceSession(str(folder / meta.extra["file"]), options, providers=["CPUExecutionProvider"])
+        self._inputs = [i.name for i in self._session.get_inputs()]
 
-    def predict_proba(self, texts: list[str], *, batch_size: int, progress: str | None = None) -> np.ndarray:
-        def forward(batch):
-            return self.session.run(None, {k: batch[k] for k in self.inputs})[0]
+    def run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        """Logits of one tokenized batch (int64 arrays)."""
+        return self._session.run(None, {k: batch[k] for k in self._inputs})[0]
 
-        logits = forward_sorted(
-            forward, self.tokenizer, texts, max_length=self.meta.max_length, batch_size=batch_size, progress=progress, tensors="np"
-        )
-        return softmax(logits)
+    def logits(self, texts: Sequence[str], *, batch_size: int, progress: str | None = None) -> np.ndarray:
+        return forward_sorted(self.run, self.tokenizer, texts, max_length=self.meta.max_length, batch_size=batch_size, progress=progress, tensors="np")
 
 
 def _torch_dynamic_int8(model):
@@ -166,8 +167,6 @@ def import_onnxruntime():
 
 def cpu_threads() -> int:
     """Physical parallelism available to this process (respects CPU affinity / container limits)."""
-    import os
-
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:
@@ -177,12 +176,10 @@ def cpu_threads() -> int:
 BACKENDS = {"transformer": TransformerBackend, "head": HeadBackend, "tfidf": TfidfBackend, "onnx": OnnxBackend}
 
 
-def load_backend(folder: Path, meta: ModelMeta, *, threads: int | None = None) -> Backend:
+def load_backend(folder: Path, meta: ModelMeta, *, auto_model: str, threads: int | None = None) -> Backend:
     """`threads` caps the compute threads (ONNX Runtime per session; PyTorch process-wide)."""
-    if meta.kind == "onnx":
-        return OnnxBackend(folder, meta, threads)
     if threads and meta.kind in ("transformer", "head"):
         import torch
 
         torch.set_num_threads(threads)
-    return BACKENDS[meta.kind](folder, meta)
+    return BACKENDS[meta.kind](folder, meta, auto_model=auto_model, threads=threads)

@@ -1,30 +1,31 @@
 """Score a file into another file, chunk by chunk, so inputs larger than memory work.
 
-The output appears only when scoring finished (written under a temporary name,
-then renamed); input columns are kept and `label`, `score`, `prob_<label>` added.
+The input is read by the same reader training uses (`data/read.py`). The output
+appears only when scoring finished (written under a temporary name, then
+renamed); every input column is kept, and the task's prediction columns are
+added — with a `pred_` prefix where a name is already taken by the input.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 from tqdm.auto import tqdm
 
-from tuneforge.data.load import detect_format
+from tuneforge.atomic import TMP_SUFFIX, atomic_file
+from tuneforge.data.read import detect_format, read_chunks
 from tuneforge.errors import DataError
-from tuneforge.predict.predictor import Predictor
-from tuneforge.runs import atomic_file
 
 logger = logging.getLogger(__name__)
+OUTPUT_FORMATS = ("csv", "jsonl", "parquet")
 
 
 def score_file(
-    predictor: Predictor,
+    predictor,
     input_path: str | Path,
     output_path: str | Path,
     *,
@@ -36,98 +37,64 @@ def score_file(
     input_path, output_path = Path(input_path), Path(output_path)
     if not input_path.is_file():
         raise DataError(f"input file not found: {input_path}")
+    if output_path.exists() and output_path.resolve() == input_path.resolve():
+        raise DataError(f"--output {output_path} is the input file; write the scores to a new file")
     in_fmt, out_fmt = detect_format(input_path), detect_format(output_path)
+    if out_fmt not in OUTPUT_FORMATS:
+        raise DataError(f"--output {output_path}: scores are written as .csv, .jsonl or .parquet")
+    removed = remove_stale_temporaries(output_path)
+    if removed:
+        logger.info("removed %d temporary file(s) left by an interrupted run: %s", len(removed), ", ".join(removed))
     started, rows = time.perf_counter(), 0
-    chunks = _read_chunks(input_path, in_fmt, text_column, chunk_rows, encoding)
+    chunks = read_chunks(input_path, text_column=text_column, fmt=in_fmt, encoding=encoding, chunk_rows=chunk_rows)
     bar = tqdm(desc=f"scoring {input_path.name}", unit="row")
     writer = _WRITERS[out_fmt]
     with atomic_file(output_path, "wb") as fh:
         state: dict = {}
         for frame in chunks:
-            texts = frame[text_column].fillna("").astype(str).tolist()
-            probs = predictor.predict_proba(texts)
-            scored = _attach(frame, predictor, probs)
+            texts = frame["text"].map(lambda t: t if isinstance(t, str) else "").tolist()
+            scored = attach_predictions(_as_input(frame, text_column), predictor.task.scoring_columns(predictor.predict_raw(texts), predictor.meta))
             writer(fh, scored, state)
             rows += len(frame)
             bar.update(len(frame))
         if "parquet" in state:
             state["parquet"].close()
         if out_fmt == "csv" and not state:
-            fh.write(",".join([text_column, "label", "score"]).encode() + b"\n")
+            fh.write(",".join([text_column, *predictor.task.scoring_columns(predictor.task.empty_raw(predictor.meta), predictor.meta)]).encode() + b"\n")
     bar.close()
     return {"rows": rows, "seconds": round(time.perf_counter() - started, 3), "output": str(output_path)}
 
 
-def _attach(frame: pd.DataFrame, predictor: Predictor, probs) -> pd.DataFrame:
-    labels = predictor.labels
-    best = probs.argmax(axis=1)
+def _as_input(frame: pd.DataFrame, text_column: str) -> pd.DataFrame:
+    """The input columns under their names in the file (the reader's canonical text/source renamed back)."""
+    renamed = frame.drop(columns=["label", "source"]).rename(columns={"text": text_column})
+    return renamed.rename(columns={c: c[len("input_") :] for c in renamed.columns if c.startswith("input_") and c[6:] in ("text", "label", "source")})
+
+
+def attach_predictions(frame: pd.DataFrame, columns: dict[str, list]) -> pd.DataFrame:
+    """Input columns first, untouched; a prediction column whose name is taken gets a `pred_` prefix."""
     out = frame.copy()
-    out["label"] = [labels[i] for i in best]
-    out["score"] = probs.max(axis=1).round(6)
-    for j, label in enumerate(labels):
-        out[f"prob_{label}"] = probs[:, j].round(6)
+    for name, values in columns.items():
+        target = name
+        while target in out.columns:
+            target = f"pred_{target}"
+        out[target] = values
     return out
 
 
-def _read_chunks(path: Path, fmt: str, text_column: str, chunk_rows: int, encoding: str) -> Iterator[pd.DataFrame]:
-    if fmt == "csv":
-        reader = pd.read_csv(
-            path,
-            chunksize=chunk_rows,
-            dtype=str,
-            keep_default_na=False,
-            encoding=encoding,
-            sep="\t" if path.suffix.lower() == ".tsv" else ",",
-        )
-        first = True
+def remove_stale_temporaries(output_path: Path) -> list[str]:
+    """Temporary files an interrupted (killed) scoring of the same output left behind."""
+    removed = []
+    folder = output_path.parent if str(output_path.parent) else Path(".")
+    if not folder.is_dir():
+        return removed
+    for path in folder.glob(f".{output_path.name}.*{TMP_SUFFIX}"):
         try:
-            for frame in reader:
-                if first and text_column not in frame.columns:
-                    raise DataError(f"{path}: column {text_column!r} not found (columns: {', '.join(frame.columns)}); pass --text-column")
-                first = False
-                yield frame
-        except UnicodeDecodeError as exc:
-            raise DataError(
-                f"{path}: byte at offset {exc.start} of a chunk is not valid {encoding}; re-save as UTF-8 or pass --encoding"
-            ) from None
-        except pd.errors.ParserError as exc:
-            raise DataError(f"{path}: unreadable CSV ({exc})") from None
-    elif fmt == "jsonl":
-        yield from _jsonl_chunks(path, text_column, chunk_rows, encoding)
-    else:
-        import pyarrow.parquet as pq
-
-        parquet = pq.ParquetFile(path)
-        if text_column not in parquet.schema_arrow.names:
-            raise DataError(
-                f"{path}: column {text_column!r} not found (columns: {', '.join(parquet.schema_arrow.names)}); pass --text-column"
-            )
-        for batch in parquet.iter_batches(batch_size=chunk_rows):
-            yield batch.to_pandas()
-
-
-def _jsonl_chunks(path: Path, text_column: str, chunk_rows: int, encoding: str) -> Iterator[pd.DataFrame]:
-    records: list[dict] = []
-    number = 0
-    with open(path, encoding=encoding) as fh:
-        try:
-            for number, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{path}:{number}: invalid JSON at column {exc.colno}: {exc.msg}") from None
-                if not isinstance(obj, dict) or text_column not in obj:
-                    raise DataError(f"{path}:{number}: expected a JSON object with key {text_column!r}")
-                records.append(obj)
-                if len(records) >= chunk_rows:
-                    yield pd.DataFrame.from_records(records)
-                    records = []
-        except UnicodeDecodeError as exc:
-            raise DataError(f"{path}: line {number + 1}: bytes are not valid {encoding} ({exc.reason})") from None
-    if records:
-        yield pd.DataFrame.from_records(records)
+            os.unlink(path)
+            removed.append(path.name)
+        except OSError:
+            pass
+    return removed
 
 
 def _write_csv(fh, frame: pd.DataFrame, state: dict) -> None:

@@ -1,78 +1,43 @@
-"""`Predictor`: load a trained run once, score texts in batches, return labels with probabilities."""
+"""`Predictor`: load a trained run once, replay its text transforms, score texts in batches.
+
+What the scores mean comes from the model's task (`tuneforge.json`): label
+probabilities for classify, per-label probabilities and thresholds for
+multilabel, character spans for entities.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from tuneforge.data.clean import normalize_text
-from tuneforge.errors import ConfigError, RunError
-from tuneforge.models.artifact import META_FILE, ModelMeta
+from tuneforge.data.transforms import apply_transforms
+from tuneforge.errors import ConfigError
+from tuneforge.models.artifact import ModelMeta
 from tuneforge.predict.backends import Backend, load_backend
 from tuneforge.predict.chunking import LONG_TEXT_MODES, average_by_owner, split_windows, window_counts
+from tuneforge.rundir import find_model_dir
+from tuneforge.tasks import get_task
 
-
-@dataclass(frozen=True)
-class Prediction:
-    label: str
-    score: float
-    probabilities: dict[str, float]
-
-
-def find_model_dir(path: str | Path, variant: str | None = None) -> Path:
-    """Accept a run directory or its `model/` folder.
-
-    `variant`: "original", a compressed variant name ("onnx", "int8", ...),
-    "recommended" (from compress/tradeoffs.json), or "auto" (recommended when
-    the run was compressed, else original).
-    """
-    path = Path(path)
-    if variant not in (None, "original"):
-        return _variant_dir(path, variant)
-    for candidate in (path / "model", path):
-        if (candidate / META_FILE).is_file():
-            return candidate
-    if not path.exists():
-        raise RunError(f"run directory not found: {path}")
-    raise RunError(
-        f"{path} has no trained model (no model/{META_FILE}); the run may not have finished — try `tuneforge train --resume {path}`"
-    )
-
-
-def _variant_dir(run_dir: Path, variant: str) -> Path:
-    import json
-
-    compress = run_dir / "compress"
-    if variant in ("auto", "recommended"):
-        report = compress / "tradeoffs.json"
-        if not report.is_file():
-            if variant == "auto":
-                return find_model_dir(run_dir)
-            raise RunError(f"{run_dir} has no compress/tradeoffs.json; run `tuneforge compress {run_dir}` first")
-        variant = json.loads(report.read_text(encoding="utf-8"))["recommended"]
-        if variant == "original":
-            return find_model_dir(run_dir)
-    folder = compress / variant
-    if not (folder / META_FILE).is_file():
-        available = sorted(p.name for p in compress.iterdir() if (p / META_FILE).is_file()) if compress.is_dir() else []
-        raise RunError(f"{run_dir}: no compressed variant {variant!r} (available: {', '.join(['original', *available])})")
-    return folder
+__all__ = ["Predictor", "find_model_dir"]
 
 
 class Predictor:
-    """Scores texts with a saved model; text is normalised exactly as in training."""
+    """Scores texts with a saved model; text is transformed exactly as in training."""
 
-    def __init__(self, backend: Backend, meta: ModelMeta, *, model_dir: Path, batch_size: int = 32, long_texts: str = "truncate"):
+    def __init__(
+        self, backend: Backend, meta: ModelMeta, *, model_dir: Path, task=None, batch_size: int = 32, long_texts: str = "truncate"
+    ):
         if long_texts not in LONG_TEXT_MODES:
             raise ConfigError(f"long_texts must be one of {', '.join(LONG_TEXT_MODES)}, got {long_texts!r}")
         self.backend = backend
         self.meta = meta
+        self.task = task or get_task(meta.task)
         self.model_dir = model_dir
         self.batch_size = batch_size
-        self.long_texts = long_texts
+        self.long_texts = long_texts if self.task.chunkable else "truncate"
 
     @classmethod
     def load(
@@ -84,34 +49,47 @@ class Predictor:
         threads: int | None = None,
         long_texts: str = "truncate",
     ) -> Predictor:
-        """Load a run (or model folder); `variant` picks a compressed one (see `find_model_dir`),
-        `threads` caps compute threads (default: every CPU this process may use), `long_texts`
-        says whether texts longer than the model window are truncated or scored in chunks."""
+        """Load a run (or model folder); `variant` picks a compressed one ("original", "auto",
+        "recommended" or a variant name), `threads` caps compute threads (default: every CPU this
+        process may use), `long_texts` says whether texts longer than the model window are
+        truncated or scored in chunks."""
         model_dir = find_model_dir(path, variant)
         meta = ModelMeta.read(model_dir)
-        backend = load_backend(model_dir, meta, threads=threads)
-        return cls(backend, meta, model_dir=model_dir, batch_size=batch_size, long_texts=long_texts)
+        task = get_task(meta.task)
+        backend = load_backend(model_dir, meta, auto_model=task.auto_model, threads=threads)
+        return cls(backend, meta, model_dir=model_dir, task=task, batch_size=batch_size, long_texts=long_texts)
 
     @property
     def labels(self) -> list[str]:
         return list(self.meta.labels)
 
-    def predict_proba(self, texts: Sequence[str] | str, *, progress: str | None = None) -> np.ndarray:
-        """Probabilities, one row per text, columns in `self.labels` order."""
+    def predict_raw(self, texts: Sequence[str] | str, *, progress: str | None = None, batch_size: int | None = None) -> Any:
+        """The task's row-aligned scores for `texts` (probabilities for classify/multilabel, spans for entities)."""
         texts = _as_texts(texts)
+        size = batch_size or self.batch_size
         if not texts:
-            return np.zeros((0, len(self.labels)), dtype=np.float32)
+            return self.task.empty_raw(self.meta)
         cleaned = self._clean(texts)
-        tokenizer = getattr(self.backend, "tokenizer", None)
+        tokenizer = self.backend.tokenizer
         if self.long_texts == "chunk" and tokenizer is not None:
             pieces, owners = split_windows(tokenizer, cleaned, max_length=self.meta.max_length)
-            probs = self.backend.predict_proba(pieces, batch_size=self.batch_size, progress=progress)
-            return average_by_owner(probs, owners, len(cleaned))
-        return self.backend.predict_proba(cleaned, batch_size=self.batch_size, progress=progress)
+            raw = self.task.infer(self.backend, pieces, self.meta, batch_size=size, progress=progress)
+            return average_by_owner(raw, owners, len(cleaned))
+        return self.task.infer(self.backend, cleaned, self.meta, batch_size=size, progress=progress)
+
+    def predict_proba(self, texts: Sequence[str] | str, *, progress: str | None = None, batch_size: int | None = None) -> np.ndarray:
+        """Probabilities, one row per text, columns in `self.labels` order (classify and multilabel)."""
+        return self.predict_raw(texts, progress=progress, batch_size=batch_size)
+
+    def predict(self, texts: Sequence[str] | str) -> list:
+        return self.to_predictions(self.predict_raw(texts))
+
+    def to_predictions(self, raw: Any) -> list:
+        return self.task.predictions(raw, self.meta)
 
     def windows(self, texts: Sequence[str]) -> list[int]:
         """Model windows each text needs: 1 when it fits; more means it is truncated, or scored in that many chunks."""
-        tokenizer = getattr(self.backend, "tokenizer", None)
+        tokenizer = self.backend.tokenizer
         if tokenizer is None:  # tfidf reads the whole text
             return [1] * len(_as_texts(texts))
         return window_counts(tokenizer, self._clean(texts), max_length=self.meta.max_length)
@@ -123,7 +101,7 @@ class Predictor:
         return [n > 1 for n in self.windows(texts)]
 
     def _clean(self, texts: Sequence[str] | str) -> list[str]:
-        return [normalize_text(t, strip_html=self.meta.strip_html) for t in _as_texts(texts)]
+        return [apply_transforms(t, self.meta.transforms) for t in _as_texts(texts)]
 
     def batcher(self, *, max_batch_size: int = 32, max_wait_ms: float = 5.0, max_queue: int = 256):
         """A thread-safe micro-batcher over this predictor: the one the HTTP service uses.
@@ -131,20 +109,9 @@ class Predictor:
         Concurrent `batcher.predict(texts)` calls from many threads are coalesced
         into shared forward passes; call `close()` when done.
         """
-        from tuneforge.serve.batcher import MicroBatcher
+        from tuneforge.predict.batcher import MicroBatcher
 
-        return MicroBatcher(self.predict_proba, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queue=max_queue)
-
-    def predict(self, texts: Sequence[str] | str) -> list[Prediction]:
-        return self.to_predictions(self.predict_proba(texts))
-
-    def to_predictions(self, probs: np.ndarray) -> list[Prediction]:
-        labels = self.labels
-        out = []
-        for row in probs:
-            best = int(row.argmax())
-            out.append(Prediction(label=labels[best], score=float(row[best]), probabilities={lab: float(p) for lab, p in zip(labels, row)}))
-        return out
+        return MicroBatcher(self.predict_raw, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queue=max_queue)
 
 
 def _as_texts(texts: Sequence[str] | str) -> list[str]:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tuneforge.errors import ConfigError
+from tuneforge.errors import ConfigError, RunError
+from tuneforge.predict.batcher import MicroBatcher
 from tuneforge.predict.predictor import Predictor
-from tuneforge.runs import read_run_info
-from tuneforge.serve.batcher import MicroBatcher
+from tuneforge.rundir import RunDir
 from tuneforge.serve.metrics import ServiceMetrics
 from tuneforge.serve.settings import ServeSettings
 
@@ -22,10 +22,16 @@ class ServedModel:
     batcher: MicroBatcher
     info: dict = field(default_factory=dict)
 
+    @property
+    def task(self) -> str:
+        return self.predictor.task.name
+
     def describe(self) -> dict:
         meta = self.predictor.meta
         return {
             "name": self.name,
+            "task": meta.task,
+            "route": self.predictor.task.route,
             "labels": meta.labels,
             "method": meta.method,
             "kind": meta.kind,
@@ -52,13 +58,20 @@ def parse_model_specs(specs: list[str]) -> list[tuple[str, Path]]:
     return out
 
 
+def _run_info(run_dir: Path) -> dict:
+    try:
+        return RunDir.open(run_dir).info()
+    except RunError:  # a bare model folder, or a run whose run.json is damaged: serve it without metrics
+        return {}
+
+
 def load_models(specs: list[tuple[str, Path]], settings: ServeSettings, metrics: ServiceMetrics) -> dict[str, ServedModel]:
     models = {}
     for name, run_dir in specs:
         predictor = Predictor.load(
             run_dir, batch_size=settings.max_batch_size, variant=settings.variant, threads=settings.threads, long_texts=settings.long_texts
         )
-        info = read_run_info(run_dir) if (Path(run_dir) / "run.json").is_file() else {}
+        info = _run_info(run_dir)
         info["variant"] = predictor.meta.extra.get("variant", "original")
 
         def on_batch(size: int, seconds: float, _name: str = name) -> None:
@@ -67,7 +80,7 @@ def load_models(specs: list[tuple[str, Path]], settings: ServeSettings, metrics:
 
         def scored(texts: list[str], _p: Predictor = predictor):
             # window counts (truncation or chunking) from one tokenizer call per batch, in the worker thread
-            return _p.predict_proba(texts), np.array(_p.windows(texts), dtype=np.int64)
+            return _p.predict_raw(texts), np.array(_p.windows(texts), dtype=np.int64)
 
         batcher = MicroBatcher(
             scored,

@@ -16,7 +16,7 @@ def build_service(model_specs: list[str], settings: ServeSettings):
     """The app and its state; models load in the app's lifespan (specs are checked now)."""
     specs = parse_model_specs(model_specs)
     for _, run_dir in specs:  # fail before binding a port if a run is missing or unfinished
-        from tuneforge.predict.predictor import find_model_dir
+        from tuneforge.rundir import find_model_dir
 
         find_model_dir(run_dir, settings.variant)
     state = build_state(settings)

@@ -4,6 +4,19 @@ from __future__ import annotations
 
 from transformers import TrainerCallback
 
+from tuneforge.errors import RunStopped
+
+
+def _pruned_error():
+    import optuna
+
+    class TrialPrunedRun(RunStopped, optuna.TrialPruned):
+        """Optuna's own prune signal, and a stopped run whose run.json says "pruned" instead of "failed"."""
+
+        status = "pruned"
+
+    return TrialPrunedRun
+
 
 class PruningCallback(TrainerCallback):
     def __init__(self, trial, metric: str):
@@ -15,9 +28,5 @@ class PruningCallback(TrainerCallback):
             return control
         self.trial.report(float(value), step=state.global_step)
         if self.trial.should_prune():
-            import optuna
-
-            exc = optuna.TrialPruned(f"pruned at step {state.global_step} ({self.metric}={value:.4f})")
-            exc.run_status = "pruned"  # recorded in run.json instead of "failed"
-            raise exc
+            raise _pruned_error()(f"pruned at step {state.global_step} ({self.metric}={value:.4f})")
         return control

@@ -10,8 +10,8 @@ from pathlib import Path
 import yaml
 
 from tuneforge.config import RunConfig
-from tuneforge.evaluate.plots import figure, save_figure
-from tuneforge.runs import atomic_write_json, atomic_write_text
+from tuneforge.analysis.plots import pyplot, save_figure
+from tuneforge.atomic import atomic_write_json, atomic_write_text
 from tuneforge.tune.space import apply_params
 
 logger = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def _importances(study) -> dict[str, float]:
 
 
 def _history_png(study, config: RunConfig, path: Path) -> Path:
-    plt = figure()
+    plt = pyplot()
     done = [t for t in study.trials if t.value is not None]
     fig, ax = plt.subplots(figsize=(6, 4))
     xs, ys = [t.number for t in done], [t.value for t in done]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tuneforge.config import RunConfig
-from tuneforge.data.splits import data_name
+from tuneforge.data.split import data_name
 from tuneforge.errors import MissingDependencyError
 from tuneforge.tune.space import apply_params, check_space, grid, suggest
 
@@ -145,7 +145,8 @@ def _finished(study) -> int:
 
 def make_objective(config: RunConfig, study_dir: Path, budget: int):
     optuna = _optuna()
-    from tuneforge.train.run import train
+    from tuneforge.engine.run import train
+    from tuneforge.rundir import RunDir
     from tuneforge.tune.pruning import PruningCallback
 
     def objective(trial) -> float:
@@ -166,9 +167,7 @@ def make_objective(config: RunConfig, study_dir: Path, budget: int):
         )
         logger.info("trial %d: %s", trial.number, params)
         result = train(trial_config, callbacks=[PruningCallback(trial, config.train.metric)])
-        from tuneforge.runs import read_run_info
-
-        info = read_run_info(result.run_dir)
+        info = RunDir(result.run_dir).info()
         value = info["train"].get(f"best_validation_{config.train.metric}")
         for key, val in (
             ("run_dir", str(result.run_dir)),

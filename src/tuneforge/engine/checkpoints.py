@@ -18,7 +18,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from tuneforge.runs import atomic_write_json, fsync_tree
+from tuneforge.atomic import atomic_write_json, fsync_tree
 
 logger = logging.getLogger(__name__)
 MARKER = "tuneforge-complete.json"
@@ -44,7 +44,7 @@ def _manifest(folder: Path) -> dict[str, dict]:
 class CompleteCheckpointMarker(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        if folder.is_dir():
+        if folder.is_dir() and state.is_world_process_zero:
             fsync_tree(folder)
             atomic_write_json(folder / MARKER, {"step": state.global_step, "epoch": state.epoch, "files": _manifest(folder)})
         return control

@@ -1,9 +1,18 @@
-"""Classification metrics from true label indices and predicted probabilities."""
+"""Single-label metrics from true label indices and predicted probabilities."""
 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, log_loss, precision_recall_fscore_support
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, log_loss, precision_recall_fscore_support
+
+
+def selection_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """The validation scores every method reports (and `train.metric` chooses among)."""
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
+        "micro_f1": float(f1_score(y_true, y_pred, average="micro", zero_division=0)),
+    }
 
 
 def expected_calibration_error(y_true: np.ndarray, probs: np.ndarray, *, bins: int = 15) -> float:

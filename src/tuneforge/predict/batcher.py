@@ -6,8 +6,12 @@ submit texts and get a `concurrent.futures.Future`; the worker waits up to
 each caller its own rows. The queue is bounded in texts: when full, `submit`
 raises `QueueFull` at once instead of letting latency grow without bound.
 A cancelled (timed-out) request is skipped and its slot freed. The batch
-function returns probabilities, or a tuple of row-aligned arrays whose first
-item is the probabilities.
+function returns row-aligned outputs (an array or a list), or a tuple of them
+whose first item is the task's scores.
+
+One bad input must not fail its neighbours: when a batch raises, each request
+in it is retried alone, so only the offending request gets the error. A
+traceback is logged once per distinct error, then counted quietly.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ class BatcherClosed(Exception):
 
 @dataclass
 class BatchResult:
-    probabilities: np.ndarray
+    probabilities: np.ndarray  # the task's row-aligned scores (probabilities, or spans for entities)
     queue_seconds: float
     inference_seconds: float
     batch_size: int
@@ -68,6 +72,8 @@ class MicroBatcher:
         self._pending = 0
         self._lock = threading.Lock()
         self._closed = False
+        self._seen_errors: set[str] = set()
+        self.failures = 0  # requests that raised, counted once each
         self._worker = threading.Thread(target=self._run, name="tuneforge-batcher", daemon=True)
         self._worker.start()
 
@@ -87,7 +93,7 @@ class MicroBatcher:
         self._queue.put(_Request(list(texts), future))
         return future
 
-    def predict(self, texts: list[str], timeout: float | None = None) -> np.ndarray:
+    def predict(self, texts: list[str], timeout: float | None = None):
         """Blocking convenience for library callers: same batching as the service."""
         return self.submit(texts).result(timeout=timeout).probabilities
 
@@ -97,6 +103,16 @@ class MicroBatcher:
             self._closed = True
         self._queue.put(None)
         self._worker.join(timeout)
+
+    def _log_failure(self, exc: Exception) -> None:
+        key = f"{type(exc).__name__}: {exc}"[:300]
+        self.failures += 1
+        if key in self._seen_errors:
+            logger.warning("request failed again: %s (%d failures so far)", key, self.failures)
+            return
+        if len(self._seen_errors) < 1000:
+            self._seen_errors.add(key)
+        logger.error("request failed: %s", key, exc_info=exc)
 
     def _release(self, n: int) -> None:
         with self._lock:
@@ -147,11 +163,14 @@ class MicroBatcher:
         started = time.perf_counter()
         try:
             outputs = self._predict(texts)
-        except Exception as exc:  # the callers get the error; the worker lives on
-            logger.exception("batch of %d texts failed", len(texts))
-            for request in batch:
-                request.future.set_exception(exc)
-                self._release(len(request.texts))
+        except Exception as exc:  # the worker lives on; find out whose input it was
+            if len(batch) > 1:
+                for request in batch:  # alone, each request fails or succeeds on its own input
+                    self._run_batch([request])
+                return
+            self._log_failure(exc)
+            batch[0].future.set_exception(exc)
+            self._release(len(batch[0].texts))
             return
         if not isinstance(outputs, tuple):
             outputs = (outputs,)

@@ -1,4 +1,4 @@
-"""Append every Trainer log (loss, learning rate, validation scores) to metrics.jsonl."""
+"""Append every Trainer log (loss, learning rate, validation scores) to metrics.jsonl (main process only)."""
 
 from __future__ import annotations
 
@@ -17,12 +17,12 @@ class MetricsFileLogger(TrainerCallback):
         self.path = path
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if logs:
+        if logs and state.is_world_process_zero:
             append_metrics(self.path, {"step": state.global_step, "epoch": state.epoch, **logs})
         return control
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-        if metrics:
+        if metrics and state.is_world_process_zero:
             shown = {
                 k.removeprefix("eval_"): round(v, 4) for k, v in metrics.items() if k in ("eval_accuracy", "eval_macro_f1", "eval_loss")
             }

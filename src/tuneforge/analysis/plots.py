@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from tuneforge.runs import atomic_write_bytes
+from tuneforge.atomic import atomic_write_bytes
 
 
-def figure():
+def pyplot():
+    """The pyplot module on a headless backend (no display on servers)."""
     import matplotlib
 
     matplotlib.use("Agg")  # headless: no display on servers
@@ -20,7 +21,7 @@ def figure():
 
 
 def save_confusion_png(matrix: list[list[int]], labels: list[str], path: Path, *, title: str) -> Path:
-    plt = figure()
+    plt = pyplot()
     cm = np.asarray(matrix, dtype=float)
     rows = cm.sum(axis=1, keepdims=True)
     share = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
@@ -40,7 +41,7 @@ def save_confusion_png(matrix: list[list[int]], labels: list[str], path: Path, *
 
 
 def save_reliability_png(y_true: np.ndarray, probs: np.ndarray, path: Path, *, bins: int = 10) -> Path:
-    plt = figure()
+    plt = pyplot()
     confidence, correct = probs.max(axis=1), probs.argmax(axis=1) == y_true
     edges = np.linspace(0, 1, bins + 1)
     centers, accs, counts = [], [], []
@@ -68,3 +69,17 @@ def save_figure(fig, plt, path: Path) -> Path:
     fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
     return atomic_write_bytes(path, buffer.getvalue())
+
+
+def save_bars_png(values: dict[str, float], path: Path, *, title: str, xlabel: str) -> Path:
+    """Horizontal bars, one per label (per-label F1 of multilabel and entity types), worst at the top."""
+    plt = pyplot()
+    items = sorted(values.items(), key=lambda kv: kv[1])
+    fig, ax = plt.subplots(figsize=(6, max(2.5, 0.3 * len(items) + 1)))
+    ax.barh([k for k, _ in items], [v for _, v in items], color="tab:blue")
+    for i, (_, v) in enumerate(items):
+        ax.text(min(v + 0.01, 0.95), i, f"{v:.2f}", va="center", fontsize=8)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    return save_figure(fig, plt, path)

@@ -1,4 +1,4 @@
-"""Evaluate a predictor on a labeled table and write eval/ (metrics, plots, errors)."""
+"""Evaluate a single-label predictor on a labeled table and write eval/ (metrics, plots, errors)."""
 
 from __future__ import annotations
 
@@ -7,21 +7,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tuneforge.evaluate.metrics import classification_metrics
-from tuneforge.evaluate.plots import save_confusion_png, save_reliability_png
-from tuneforge.predict.predictor import Predictor
-from tuneforge.runs import atomic_file, atomic_write_json
+from tuneforge.analysis.plots import save_confusion_png, save_reliability_png
+from tuneforge.atomic import atomic_file, atomic_write_json
+from tuneforge.tasks.base import label_index
+from tuneforge.tasks.classify.metrics import classification_metrics
 
 ERRORS_KEPT = 50
 
 
-def evaluate_frame(predictor: Predictor, frame: pd.DataFrame, out_dir: Path, *, split: str) -> dict:
+def evaluate_frame(predictor, frame: pd.DataFrame, out_dir: Path, *, split: str) -> dict:
     """Score `frame` (text, label, source) and write metrics.json, confusion.png, reliability.png, errors.csv."""
     labels = predictor.labels
-    index = {label: i for i, label in enumerate(labels)}
+    index = label_index(labels)
     y_true = np.array([index[label] for label in frame["label"]])
     probs = predictor.predict_proba(frame["text"].tolist(), progress=f"evaluating {split}")
-    metrics = {"split": split, **classification_metrics(y_true, probs, labels)}
+    metrics = {"split": split, "task": "classify", **classification_metrics(y_true, probs, labels)}
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out_dir / "metrics.json", metrics)
     save_confusion_png(metrics["confusion_matrix"], labels, out_dir / "confusion.png", title=f"Confusion matrix ({split}, n={len(frame)})")

@@ -1,0 +1,1 @@
+"""Evaluation artefacts shared by every task: plots, the model card, evaluation on demand."""

@@ -1,0 +1,37 @@
+"""model_card.md: what the model is, what it was trained on, how well it does, where it fails."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tuneforge.rundir import RunDir
+
+
+def write_model_card(run: RunDir, *, config: dict, task, data_report: dict, metrics: dict, cost: dict, train_info: dict) -> Path:
+    splits = data_report.get("splits", {})
+    split_lines = "\n".join(f"- {name}: {s['rows']} rows ({s['origin']})" for name, s in splits.items())
+    removed = data_report.get("files", {}).get("train", {}).get("removed", {})
+    labels = data_report.get("labels", [])
+    transforms = data_report.get("transforms")
+    text = f"""# Model card: {run.name}
+
+## Model
+- Task: `{task.name}` ({len(labels)} labels: {", ".join(labels)})
+- Method: `{config["train"]["method"]}` on base model `{config["model"]["name"]}`
+- Max input length: {config["train"]["max_length"]} tokens (longer texts are truncated)
+- Text transforms replayed on every input: {", ".join(transforms) if transforms else "none"}
+
+## Data
+- Source: `{config["data"]["train"]}`
+{split_lines}
+- Removed while cleaning the training file: {removed}
+
+{task.card_results(metrics)}
+## Cost
+- Wall time {cost.get("wall_seconds")} s, CPU time {cost.get("cpu_seconds")} s, peak memory {cost.get("peak_rss_mb")} MB on {cost.get("device")}; estimated ${cost.get("estimated_cost_usd")}
+
+## Intended use
+- Intended for texts like the training data; scores on other domains, languages or lengths are unknown.
+- Training details: {train_info}
+"""
+    return run.write_model_card(text)

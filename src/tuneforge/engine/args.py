@@ -1,0 +1,84 @@
+"""The one place Hugging Face `TrainingArguments` are built, for run training and for distillation alike."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def training_arguments(
+    output_dir: str | Path,
+    *,
+    n_train: int,
+    epochs: float,
+    learning_rate: float,
+    batch_size: int,
+    seed: int,
+    eval_batch_size: int = 64,
+    gradient_accumulation_steps: int = 1,
+    weight_decay: float = 0.01,
+    warmup_ratio: float = 0.1,
+    scheduler: str = "linear",
+    label_smoothing: float = 0.0,
+    checkpoints: bool = True,
+    checkpoint_every: int | None = None,
+    keep_checkpoints: int = 2,
+    metric: str | None = None,
+    **extra,
+):
+    """`checkpoints=False` trains without evaluating or saving (distillation's scratch runs);
+    otherwise it evaluates and saves every epoch, or every `checkpoint_every` steps, and
+    keeps the best checkpoint by `metric`."""
+    import torch
+    from transformers import TrainingArguments
+
+    steps_per_epoch = max(1, n_train // (batch_size * gradient_accumulation_steps))
+    strategy = ("steps" if checkpoint_every else "epoch") if checkpoints else "no"
+    selection = (
+        {"load_best_model_at_end": True, "metric_for_best_model": metric, "greater_is_better": True} if checkpoints and metric else {}
+    )
+    return TrainingArguments(
+        output_dir=str(output_dir),
+        num_train_epochs=epochs,
+        learning_rate=learning_rate,
+        per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=eval_batch_size,
+        gradient_accumulation_steps=gradient_accumulation_steps,
+        weight_decay=weight_decay,
+        warmup_steps=warmup_ratio,  # a float in [0, 1) is a share of all steps
+        lr_scheduler_type={"constant": "constant_with_warmup"}.get(scheduler, scheduler),
+        label_smoothing_factor=label_smoothing,
+        eval_strategy=strategy,
+        save_strategy=strategy,
+        eval_steps=checkpoint_every,
+        save_steps=checkpoint_every or 500,
+        save_total_limit=keep_checkpoints,
+        logging_steps=max(1, min(50, steps_per_epoch // 4)),
+        seed=seed,
+        data_seed=seed,
+        report_to="none",
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+        **selection,
+        **extra,
+    )
+
+
+def run_training_arguments(train, output_dir: str | Path, *, n_train: int):
+    """Arguments of a run from its `train` config section."""
+    return training_arguments(
+        output_dir,
+        n_train=n_train,
+        epochs=train.epochs,
+        learning_rate=train.learning_rate,
+        batch_size=train.batch_size,
+        seed=train.seed,
+        eval_batch_size=train.eval_batch_size,
+        gradient_accumulation_steps=train.gradient_accumulation_steps,
+        weight_decay=train.weight_decay,
+        warmup_ratio=train.warmup_ratio,
+        scheduler=train.scheduler,
+        label_smoothing=train.label_smoothing,
+        checkpoint_every=train.checkpoint_every,
+        keep_checkpoints=train.keep_checkpoints,
+        metric=train.metric,
+    )

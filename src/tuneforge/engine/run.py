@@ -1,0 +1,180 @@
+"""`train(config)`: data -> run folder -> model -> evaluation -> card and cost, for every task.
+
+Every method plugs in through `METHODS`; each builds its model inside a
+temporary folder that becomes `model/` only when complete. Under a distributed
+launcher only the main process creates the run folder and writes its files;
+the other ranks train in step and learn the folder from it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tuneforge.analysis.card import write_model_card
+from tuneforge.atomic import atomic_dir
+from tuneforge.config import RunConfig, dump_config
+from tuneforge.data.prepare import PreparedData, prepare_data
+from tuneforge.data.split import data_name
+from tuneforge.engine.checkpoints import latest_complete_checkpoint
+from tuneforge.engine.context import TrainContext
+from tuneforge.engine.cost import CostMeter
+from tuneforge.engine.distributed import is_main_process, share_from_main
+from tuneforge.errors import ResourceError, RunError, RunStopped
+from tuneforge.models.registry import resolve_model
+from tuneforge.rundir import RunDir
+from tuneforge.tasks import resolve_task
+
+logger = logging.getLogger(__name__)
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EPERM}
+
+
+def _method(name: str) -> Callable[[TrainContext, Path], dict]:
+    # Imported on demand: the tfidf baseline should not pay for importing transformers.
+    if name in ("full", "lora"):
+        from tuneforge.engine.transformer import train_transformer
+
+        return train_transformer
+    from tuneforge.engine.linear import train_head, train_tfidf
+
+    return train_head if name == "head" else train_tfidf
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: dict
+    cost: dict
+    resumed: bool = False
+
+
+def train(config: RunConfig, *, resume: str | Path | None = None, callbacks: list | None = None) -> RunResult:
+    """Train, evaluate and save one run; with `resume`, continue that run instead.
+
+    `callbacks` are extra Hugging Face `TrainerCallback`s for the full/lora methods.
+    """
+    from transformers import set_seed
+
+    if resume is not None:
+        return _resume(Path(resume))
+    task = resolve_task(config)
+    set_seed(config.train.seed)
+    model_path = None if config.train.method == "tfidf" else resolve_model(config.model.name)
+    data = prepare_data(config.data, seed=config.train.seed, task=task)
+    run = RunDir(share_from_main(_start_run(config, data, task.name).path if is_main_process() else None))
+    return _execute(TrainContext(config=config, task=task, data=data, run=run, model_path=model_path, callbacks=list(callbacks or [])))
+
+
+def _start_run(config: RunConfig, data: PreparedData, task_name: str) -> RunDir:
+    run = RunDir.create(config.output.dir, config.output.name or f"{config.train.method}-{data_name(config.data.train)}")
+    logger.info("run directory: %s", run.path)
+    run.write_config(dump_config(config))
+    run.write_data_report(data.report)
+    for split, frame in data.splits().items():  # resume, evaluation and compression reuse the exact rows
+        run.write_split(split, frame)
+    run.update(
+        status="running",
+        task=task_name,
+        method=config.train.method,
+        model=config.model.name,
+        data=config.data.train,
+        metric_name=config.train.metric,
+        started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+    return run
+
+
+def _resume(path: Path) -> RunResult:
+    from transformers import set_seed
+
+    run = RunDir.open(path)
+    info = run.info()
+    config = run.read_config()
+    if info.get("status") == "complete" and run.model_dir.is_dir():
+        logger.info("%s already finished; nothing to resume", run.path)
+        return RunResult(run_dir=run.path, metrics=info.get("metrics", {}), cost=info.get("cost", {}), resumed=True)
+    task = resolve_task(config)
+    set_seed(config.train.seed)
+    data = _saved_data(run)
+    checkpoint = latest_complete_checkpoint(run.checkpoints_dir, remove_incomplete=is_main_process())
+    if checkpoint is None and config.train.method in ("full", "lora"):
+        logger.warning("%s has no complete checkpoint; training starts from the beginning", run.path)
+    if is_main_process():
+        run.update(status="running", resumed_from=str(checkpoint) if checkpoint else None)
+    model_path = None if config.train.method == "tfidf" else resolve_model(config.model.name)
+    result = _execute(TrainContext(config=config, task=task, data=data, run=run, model_path=model_path, resume_from=checkpoint))
+    result.resumed = True
+    return result
+
+
+def _model_folder(run: RunDir):
+    """Where a method builds the model: an atomic `model/` on the main process, scratch elsewhere."""
+    if is_main_process():
+        return atomic_dir(run.model_dir)
+    return tempfile.TemporaryDirectory(prefix="tuneforge-rank-")
+
+
+def _execute(ctx: TrainContext) -> RunResult:
+    config, run, task = ctx.config, ctx.run, ctx.task
+    meter = CostMeter(usd_per_hour=config.cost.usd_per_hour)
+    try:
+        with _model_folder(run) as tmp:
+            train_info = _method(config.train.method)(ctx, Path(tmp))
+        if not is_main_process():
+            return RunResult(run_dir=run.path, metrics={}, cost={})
+        from tuneforge.predict.predictor import Predictor
+
+        main_split = "test" if ctx.data.test is not None else "validation"
+        predictor = Predictor.load(run.path, batch_size=config.train.eval_batch_size)
+        metrics = task.evaluate(predictor, ctx.frame(main_split), run.eval_dir, split=main_split)
+        cost = meter.snapshot()
+        run.write_cost(cost)
+        write_model_card(run, config=config.to_dict(), task=task, data_report=ctx.data.report, metrics=metrics, cost=cost, train_info=train_info)
+    except BaseException as exc:
+        if is_main_process():
+            with contextlib.suppress(OSError):  # the disk may be the problem
+                status = "interrupted" if isinstance(exc, KeyboardInterrupt) else exc.status if isinstance(exc, RunStopped) else "failed"
+                run.update(status=status, error=f"{type(exc).__name__}: {exc}"[:2000])
+        if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:
+            raise ResourceError(
+                f"cannot write under {run.path}: {exc.strerror or exc}. Earlier complete checkpoints are intact; "
+                f"fix the disk, then run `tuneforge train --resume {run.path}`"
+            ) from exc
+        raise
+    run.update(
+        status="complete",
+        finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        eval_split=main_split,
+        metrics=task.headline(metrics),
+        wall_seconds=cost["wall_seconds"],
+        cost=cost,
+        train=train_info,
+        error=None,
+    )
+    return RunResult(run_dir=run.path, metrics=metrics, cost=cost)
+
+
+def _saved_data(run: RunDir) -> PreparedData:
+    frames = run.splits()
+    if "train" not in frames or "validation" not in frames:
+        raise RunError(f"{run.path}: saved splits are missing; start a new run with `tuneforge train`")
+    report = run.read_data_report()
+    transforms = report.get("transforms")
+    if transforms is None:  # runs from before transform lists: strip_html decided
+        from tuneforge.data.transforms import default_transforms
+
+        transforms = default_transforms(strip_html=run.read_config().data.strip_html)
+    return PreparedData(
+        train=frames["train"],
+        validation=frames["validation"],
+        test=frames.get("test"),
+        labels=report["labels"],
+        report=report,
+        transforms=transforms,
+    )

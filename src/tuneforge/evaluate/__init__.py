@@ -1,1 +1,0 @@
-"""Metrics, plots and error analysis for a trained model."""

@@ -1,0 +1,186 @@
+"""The `Task` protocol: everything a stage needs to know about one kind of learning.
+
+A task supplies its data schema (how a label cell is parsed and validated, how
+splits are stratified), the model (Hugging Face auto class, head size, LoRA task
+type, dataset encoding, collator), validation scores, linear-head fitting for
+the `head` / `tfidf` methods, decoding of model outputs into predictions,
+file-scoring columns and its evaluation artefacts. The training engine,
+`Predictor`, evaluation, compression and the service call these methods and
+nothing task-specific of their own.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from tuneforge.data.clean import plain_label
+from tuneforge.errors import DataError
+
+ALL_METHODS = ("full", "lora", "head", "tfidf")
+
+
+def label_index(labels: Sequence[str]) -> dict[str, int]:
+    """The one label -> column map: columns follow the sorted label list saved with the model."""
+    return {label: i for i, label in enumerate(labels)}
+
+
+@dataclass
+class LinearFit:
+    """A linear head learned on fixed features: logits = x @ weight.T + bias."""
+
+    weight: np.ndarray
+    bias: np.ndarray
+    scores: dict[str, float]
+    extra: dict = field(default_factory=dict)  # saved in tuneforge.json (e.g. multilabel thresholds)
+
+
+class Task(ABC):
+    name: ClassVar[str]
+    methods: ClassVar[tuple[str, ...]] = ALL_METHODS
+    auto_model: ClassVar[str] = "AutoModelForSequenceClassification"
+    peft_task_type: ClassVar[str] = "SEQ_CLS"
+    chunkable: ClassVar[bool] = True  # long texts may be scored window by window and averaged
+    compressible: ClassVar[bool] = False  # `tuneforge compress` applies
+    keeps_raw_text: ClassVar[bool] = False  # outputs index the raw text (no transforms may change it)
+    route: ClassVar[str]  # the service path, e.g. /v1/classify
+
+    # -- data schema -----------------------------------------------------------------------
+
+    def parse_label(self, raw: Any, *, text: str, where: str, data) -> Any:
+        """A label cell as the task's target; `MISSING` when absent; DataError naming `where` when malformed."""
+        return plain_label(raw, text=text, where=where)
+
+    @abstractmethod
+    def label_names(self, frame: pd.DataFrame) -> list[str]:
+        """The sorted label set a model is built for, from the training rows."""
+
+    def check_trainable(self, labels: list[str], *, origin: str, label_column: str) -> None:
+        if not labels:
+            raise DataError(f"{origin}: column {label_column!r} holds no labels")
+
+    def check_labels(self, frame: pd.DataFrame, labels: list[str], *, label_column: str) -> None:
+        """Raise on the first row whose label never appears in training."""
+        known = set(labels)
+        for source, row_labels in zip(frame["source"], frame["label"].map(self.row_labels)):
+            unseen = [x for x in row_labels if x not in known]
+            if unseen:
+                count = int(frame["label"].map(lambda v: any(x not in known for x in self.row_labels(v))).sum())
+                raise DataError(
+                    f"{source}: column {label_column!r}: label {unseen[0]!r} never appears in the training data "
+                    f"(known: {', '.join(sorted(known))}; {count} row(s) affected)"
+                )
+
+    @abstractmethod
+    def row_labels(self, target: Any) -> list[str]:
+        """The label names one row's target mentions (for counting and validation)."""
+
+    def split_key(self, frame: pd.DataFrame) -> pd.Series | None:
+        """What splits are stratified on; None for a plain seeded random split."""
+        return None
+
+    def label_counts(self, frame: pd.DataFrame) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for target in frame["label"]:
+            for label in self.row_labels(target):
+                counts[label] = counts.get(label, 0) + 1
+        return dict(sorted(counts.items()))
+
+    # -- model -----------------------------------------------------------------------------
+
+    def model_kwargs(self, labels: list[str]) -> dict:
+        return {"num_labels": len(labels), "id2label": dict(enumerate(labels)), "label2id": label_index(labels)}
+
+    @abstractmethod
+    def encode(self, tokenizer, frame: pd.DataFrame, labels: list[str], *, max_length: int):
+        """A torch Dataset of model inputs and targets for the Trainer."""
+
+    def collator(self, tokenizer):
+        from transformers import DataCollatorWithPadding
+
+        return DataCollatorWithPadding(tokenizer)
+
+    @abstractmethod
+    def validation_scores(self, targets: np.ndarray, logits: np.ndarray) -> dict[str, float]:
+        """accuracy, macro_f1 and micro_f1 (what `train.metric` chooses among) from the Trainer's outputs."""
+
+    def finish_training(self, *, validation_logits: Callable[[], np.ndarray], frame: pd.DataFrame, labels: list[str], train) -> dict:
+        """After fine-tuning: settings learned on validation (e.g. decision thresholds), saved with the model.
+
+        `validation_logits()` runs the best model over the validation split (only called when needed)."""
+        return {}
+
+    # -- linear heads (`head`, `tfidf`) ----------------------------------------------------
+
+    def linear_targets(self, frame: pd.DataFrame, labels: list[str]) -> np.ndarray:
+        raise NotImplementedError(f"task {self.name!r} has no linear-head method")
+
+    def fit_linear(self, x_train, y_train, x_val, y_val, *, labels: list[str], c: float, seed: int, train) -> LinearFit:
+        """Fit the head for one regularisation strength `c`; `train` is the run's TrainConfig."""
+        raise NotImplementedError(f"task {self.name!r} has no linear-head method")
+
+    # -- inference -------------------------------------------------------------------------
+
+    def infer(self, backend, texts: list[str], meta, *, batch_size: int, progress: str | None = None) -> Any:
+        """Row-aligned raw scores for `texts` (an array, or a list for outputs of varying size)."""
+        return self.activate(backend.logits(texts, batch_size=batch_size, progress=progress))
+
+    def activate(self, logits: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def empty_raw(self, meta) -> Any:
+        return np.zeros((0, len(meta.labels)), dtype=np.float32)
+
+    @abstractmethod
+    def predictions(self, raw: Any, meta) -> list:
+        """One prediction object per row of `raw`."""
+
+    display_columns: ClassVar[tuple[str, ...]] = ("prediction",)
+
+    def display(self, prediction) -> tuple[str, ...]:
+        """One table row of `tuneforge predict` for `prediction`, matching `display_columns`."""
+        return (str(prediction),)
+
+    @abstractmethod
+    def scoring_columns(self, raw: Any, meta) -> dict[str, list]:
+        """Columns file scoring adds (name -> one value per row)."""
+
+    # -- evaluation ------------------------------------------------------------------------
+
+    @abstractmethod
+    def evaluate(self, predictor, frame: pd.DataFrame, out_dir: Path, *, split: str) -> dict:
+        """Score a labeled frame; write metrics.json and the task's plots and error files to `out_dir`."""
+
+    def headline(self, metrics: dict) -> dict[str, float]:
+        """The few numbers run.json, `tuneforge runs` and the CLI table show."""
+        return {k: metrics[k] for k in ("accuracy", "macro_f1", "micro_f1", "weighted_f1") if k in metrics}
+
+    @abstractmethod
+    def card_results(self, metrics: dict) -> str:
+        """Markdown: the results section of the model card."""
+
+
+class EncodedDataset:
+    """Row-aligned columns (token ids, masks, targets, teacher logits...) as a map-style torch dataset."""
+
+    def __init__(self, columns: dict[str, Sequence]):
+        lengths = {len(v) for v in columns.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"columns differ in length: { {k: len(v) for k, v in columns.items()} }")
+        self.columns = columns
+        self._length = lengths.pop() if lengths else 0
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, i: int) -> dict:
+        return {k: v[i] for k, v in self.columns.items()}
+
+    def with_column(self, name: str, values: Sequence) -> EncodedDataset:
+        return EncodedDataset({**self.columns, name: values})

@@ -1,0 +1,1 @@
+"""Single-label text classification."""

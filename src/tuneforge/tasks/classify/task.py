@@ -1,0 +1,109 @@
+"""`task: classify` — one label per text: softmax over the label set, cross-entropy, accuracy / F1 / calibration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tuneforge.errors import DataError
+from tuneforge.models.encode import linear_head_weights, softmax
+from tuneforge.tasks.base import EncodedDataset, LinearFit, Task, label_index
+from tuneforge.tasks.classify.evaluate import evaluate_frame
+from tuneforge.tasks.classify.metrics import selection_scores
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    score: float
+    probabilities: dict[str, float]
+
+
+class ClassifyTask(Task):
+    name = "classify"
+    compressible = True
+    route = "/v1/classify"
+
+    def label_names(self, frame: pd.DataFrame) -> list[str]:
+        return sorted(frame["label"].unique().tolist())
+
+    def check_trainable(self, labels: list[str], *, origin: str, label_column: str) -> None:
+        if len(labels) < 2:
+            raise DataError(f"{origin}: column {label_column!r} has a single label {labels[0]!r}; classification needs at least 2")
+
+    def row_labels(self, target: Any) -> list[str]:
+        return [target]
+
+    def split_key(self, frame: pd.DataFrame) -> pd.Series:
+        return frame["label"]
+
+    def targets(self, frame: pd.DataFrame, labels: list[str]) -> np.ndarray:
+        index = label_index(labels)
+        return np.array([index[x] for x in frame["label"]])
+
+    def encode(self, tokenizer, frame: pd.DataFrame, labels: list[str], *, max_length: int) -> EncodedDataset:
+        encoded = tokenizer(frame["text"].tolist(), truncation=True, max_length=max_length)
+        return EncodedDataset({**encoded, "labels": self.targets(frame, labels).tolist()})
+
+    def validation_scores(self, targets: np.ndarray, logits: np.ndarray) -> dict[str, float]:
+        return selection_scores(targets, np.asarray(logits).argmax(axis=-1))
+
+    linear_targets = targets
+
+    def fit_linear(self, x_train, y_train, x_val, y_val, *, labels: list[str], c: float, seed: int, train) -> LinearFit:
+        from sklearn.linear_model import LogisticRegression
+
+        clf = LogisticRegression(C=c, max_iter=3000, random_state=seed).fit(x_train, y_train)
+        weight, bias = linear_head_weights(clf.coef_, clf.intercept_, n_labels=len(labels))
+        return LinearFit(weight=weight, bias=bias, scores=selection_scores(y_val, clf.predict(x_val)))
+
+    def activate(self, logits: np.ndarray) -> np.ndarray:
+        return softmax(logits)
+
+    def predictions(self, raw: np.ndarray, meta) -> list[Prediction]:
+        labels = list(meta.labels)
+        out = []
+        for row in raw:
+            best = int(row.argmax())
+            out.append(Prediction(label=labels[best], score=float(row[best]), probabilities={lab: float(p) for lab, p in zip(labels, row)}))
+        return out
+
+    display_columns = ("label", "score")
+
+    def display(self, prediction: Prediction) -> tuple[str, ...]:
+        return prediction.label, f"{prediction.score:.3f}"
+
+    def scoring_columns(self, raw: np.ndarray, meta) -> dict[str, list]:
+        labels = list(meta.labels)
+        columns: dict[str, list] = {"label": [labels[i] for i in raw.argmax(axis=1)], "score": raw.max(axis=1).round(6).tolist()}
+        for j, label in enumerate(labels):
+            columns[f"prob_{label}"] = raw[:, j].round(6).tolist()
+        return columns
+
+    def evaluate(self, predictor, frame: pd.DataFrame, out_dir: Path, *, split: str) -> dict:
+        return evaluate_frame(predictor, frame, out_dir, split=split)
+
+    def card_results(self, metrics: dict) -> str:
+        split = metrics.get("split", "test")
+        per_class = metrics.get("per_class", {})
+        rows = "\n".join(
+            f"| {label} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |" for label, v in per_class.items()
+        )
+        weakest = min(per_class.items(), key=lambda kv: kv[1]["f1"])[0] if per_class else "n/a"
+        return f"""## Results on {split} (n={metrics.get("n")})
+- Accuracy: {metrics.get("accuracy", float("nan")):.4f}
+- Macro F1: {metrics.get("macro_f1", float("nan")):.4f}; micro F1: {metrics.get("micro_f1", float("nan")):.4f}
+- Expected calibration error: {metrics.get("expected_calibration_error", float("nan")):.4f}
+
+| label | precision | recall | F1 | support |
+|---|---|---|---|---|
+{rows}
+
+## Limitations
+- Weakest label on {split}: `{weakest}`. Look at `eval/errors.csv` (most confident mistakes) before relying on it.
+- Probabilities are softmax scores; see `eval/reliability.png` before treating them as calibrated.
+"""

@@ -1,0 +1,1 @@
+"""Entity extraction (token classification): BIO tags over word pieces, spans with character offsets."""

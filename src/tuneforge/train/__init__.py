@@ -1,1 +1,0 @@
-"""Training methods, checkpoints and cost accounting behind one `train(config)` entry point."""
