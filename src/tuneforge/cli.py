@@ -227,7 +227,9 @@ def compress(
     out.print("p50/p95: latency at batch 1; texts/s: batch 32; F1: macro-F1; agree: same prediction as the original")
     out.print(table)
     out.print(f"recommended (fastest within {budget} accuracy points): {report['recommended']}")
-    print(Path(run_dir) / "compress")
+    from tuneforge.rundir import RunDir
+
+    print(RunDir(run_dir).compress_dir)
 
 
 @app.command()

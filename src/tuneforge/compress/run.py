@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from tuneforge.analysis.plots import pyplot, save_figure
+from tuneforge.plots import pyplot, save_figure
 from tuneforge.atomic import atomic_write_json
 from tuneforge.compress.measure import measure_variant
 from tuneforge.compress.settings import CompressSettings
