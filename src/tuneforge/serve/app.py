@@ -21,7 +21,7 @@ from tuneforge.serve.auth import load_key_digests
 from tuneforge.serve.errors import ApiError, error_response
 from tuneforge.serve.limits import BodyLimitMiddleware
 from tuneforge.serve.metrics import ServiceMetrics
-from tuneforge.serve.routes import ROUTERS, service
+from tuneforge.serve.routes import ROUTERS, document_served_models, service
 from tuneforge.serve.settings import ServeSettings
 from tuneforge.serve.state import ServiceState
 
@@ -74,6 +74,7 @@ def create_app(state: ServiceState, *, load=None) -> FastAPI:
     for build in ROUTERS.values():
         app.include_router(build(state))
     app.include_router(service.router(state))
+    app.openapi = lambda: document_served_models(FastAPI.openapi(app), state)
     return app
 
 

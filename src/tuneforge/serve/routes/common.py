@@ -3,19 +3,26 @@ task routes' handler itself (parse, batch, answer); a task route only says how p
 
 The OpenAPI document is a contract checked by Schemathesis (tests/test_contract.py):
 every status a route can answer is listed with the error body, its headers and its
-real media type, and the response schemas are the bodies the routes send.
+real media type, and a request the schema accepts is one the service accepts.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Security
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPBearer
 from pydantic import BaseModel
 
 from tuneforge.serve.errors import ErrorBody
 from tuneforge.serve.requests import TextsRequest, parse_and_score, timing_headers
+from tuneforge.serve.settings import ServeSettings
+
+# A text must hold a character that is not whitespace in Python's sense (`str.isspace`, what
+# `str.strip()` removes): spelled out, so every regex dialect (ECMA, Python, Rust) reads it alike.
+NOT_BLANK = "[^\\u0009-\\u000d\\u001c-\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
 
 _STRING = {"schema": {"type": "string"}}
 ERROR_TYPE_HEADER = {"X-Error-Type": {"description": "The body's `error_type`.", "required": True, **_STRING}}
@@ -70,7 +77,46 @@ def ok(description: str, headers: dict | None = None) -> dict:
     return {200: {"description": description, **({"headers": headers} if headers else {})}}
 
 
-REQUEST_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": TextsRequest.model_json_schema()}}}}
+def request_body(settings: ServeSettings) -> dict:
+    """`openapi_extra=` for a text route: `TextsRequest` with this service's limits, so the schema
+    accepts exactly what `requests.check_texts` accepts (up to the body size, serve.max_body_bytes).
+    Its `model` field is filled in once the models are loaded (`routes.document_served_models`)."""
+    schema = copy.deepcopy(TextsRequest.model_json_schema())
+    texts = schema["properties"]["texts"]
+    texts["maxItems"] = settings.max_texts
+    texts["items"] = {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": settings.max_chars,
+        "pattern": NOT_BLANK,
+        "description": "Not only whitespace; valid Unicode (no lone surrogates); at most serve.max_chars characters.",
+    }
+    texts["description"] = f"{texts.get('description', '')} At most serve.max_texts of them.".strip()
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+BEARER = HTTPBearer(auto_error=False, description="Only when API keys are configured (TUNEFORGE_API_KEYS, serve.api_keys_file).")
+
+
+def auth(state) -> list:
+    """`dependencies=` of a route that `requests.authorize` guards: declares the bearer scheme in
+    OpenAPI when keys are configured (the check itself stays in `authorize`)."""
+    return [Security(BEARER)] if state.key_digests else []
+
+
+def model_choices(state, task: str) -> dict:
+    """The `model` field's schema for a task's route: the names of the served models of that task.
+
+    Another name is answered 404 (unknown) or 422 (a model of another task), so the schema
+    lists the valid ones; with none served, only null (the route then answers 404).
+    """
+    names = [m.name for m in state.models.values() if m.task == task]
+    choices = [{"type": "string", "enum": names}] if names else []
+    return {
+        "anyOf": [*choices, {"type": "null"}],
+        "title": "Model",
+        "description": "Served model of this task (see /v1/models); the first one when omitted.",
+    }
 
 
 def window_flags(served, result) -> list[tuple[bool, int]]:
@@ -90,7 +136,8 @@ def text_route(
         path,
         response_model=response,
         responses={**ok("Results per text, in the order of `texts`.", TIMING_HEADERS), **ERRORS},
-        openapi_extra=REQUEST_BODY,
+        openapi_extra=request_body(state.settings),
+        dependencies=auth(state),
         summary=summary,
         name=task,
     )

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from tuneforge.serve.errors import error_response
 from tuneforge.serve.requests import authorize
-from tuneforge.serve.routes.common import errors, ok
+from tuneforge.serve.routes.common import auth, errors, ok
 
 
 class ModelInfo(BaseModel):
@@ -53,6 +53,7 @@ def router(state) -> APIRouter:
         "/v1/models",
         response_model=ModelsResponse,
         responses={**ok("The served models."), **errors(401, 500)},
+        dependencies=auth(state),
         summary="Served models: task, labels, method, metrics, runtime backend.",
     )
     async def models(request: Request) -> JSONResponse:
