@@ -8,6 +8,10 @@ any metadata columns). What each set is, and where it comes from:
 - `movielens-genres` (multilabel): the 1,681 MovieLens-100K movies with a known
   genre, text "title (year)", labels their genres (18 genres, 1.7 per movie), from
   the data files shipped by `recbole` (install it with `pip install --no-deps recbole==1.2.1`).
+- `chatterbot-questions` (classify, many labels): the opening question of each
+  `chatterbot-corpus` English conversation, labelled with its file's category
+  (20 categories with at least 5 questions; "health" has 1 and is left out),
+  heavily imbalanced (tech_support ~half).
 - `bbc-entities` (entities): sentences of the BBC News articles with MONEY,
   PERCENT and DATE spans marked **by rule** (regular expressions in
   `data/rule_entities.py`), not by people. Real text, machine labels: it shows
@@ -104,8 +108,25 @@ def load_bbc_entities() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*COLUMNS, "topic"])
 
 
+def load_chatterbot_questions(min_per_category: int = 5) -> pd.DataFrame:
+    """The first line of every chatterbot-corpus English conversation -> its category (the file name)."""
+    import yaml
+
+    root = _package_dir("chatterbot_corpus", "chatterbot-corpus==1.3.3") / "data" / "english"
+    rows = []
+    for file in sorted(root.glob("*.yml")):
+        conversations = (yaml.safe_load(file.read_text(encoding="utf-8")) or {}).get("conversations") or []
+        for number, conversation in enumerate(conversations, start=1):
+            if conversation and isinstance(conversation[0], str) and conversation[0].strip():
+                rows.append((conversation[0], file.stem, f"{PREFIX}chatterbot-questions/{file.name}#{number}"))
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    counts = frame["label"].value_counts()
+    return frame[frame["label"].map(counts) >= min_per_category].reset_index(drop=True)
+
+
 BUNDLED: dict[str, Callable[[], pd.DataFrame]] = {
     "bbc-news": load_bbc_news,
+    "chatterbot-questions": load_chatterbot_questions,
     "movielens-genres": load_movielens_genres,
     "bbc-entities": load_bbc_entities,
 }
