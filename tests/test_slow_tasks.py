@@ -35,3 +35,16 @@ def test_entities_full_on_rule_marked_bbc_sentences(tmp_path):
     [prediction] = Predictor.load(result.run_dir).predict([text])
     assert all(text[e.start : e.end] == e.text for e in prediction.entities)
     assert {e.label for e in prediction.entities} & {"PERCENT", "DATE", "MONEY"}
+
+
+def test_warm_started_real_fine_tune_starts_at_the_probe_score(tmp_path):
+    """LP-FT on the real MiniLM: the step-0 evaluation of the fine-tune equals the probe's validation score."""
+    from tuneforge.rundir import RunDir
+
+    overrides = [f"output.dir={tmp_path}", "data.max_rows=300", "train.epochs=1", "train.max_length=64", "train.head.c_grid=[1.0]"]
+    result = train(load_config(EXAMPLES / "bbc-news-full.yaml", overrides))
+    lines = [json.loads(x) for x in RunDir(result.run_dir).metrics_file.read_text().splitlines()]
+    probe = [x["eval_macro_f1"] for x in lines if x.get("probe")]
+    start = next(x for x in lines if "eval_macro_f1" in x and not x.get("probe"))
+    assert start["step"] == 0 and start["eval_macro_f1"] == pytest.approx(probe[0], abs=0.02)
+    assert result.train_info["warm_start"] == "probe" and result.train_info["kept"] in ("fine-tuned", "probe")

@@ -95,6 +95,9 @@ class TrainConfig(_Section):
     warm_start: Literal["probe", "none"] = Field(
         "probe", description="full/lora: start the task head from the frozen-encoder probe (the head method's solution), then fine-tune (LP-FT)."
     )
+    warm_start_logit_std: float | None = Field(
+        1.0, gt=0, description="Spread of the warm-started head's training logits (the probe is shrunk to it so gradients reach the encoder); None keeps the probe's own."
+    )
     keep: Literal["best", "fine-tuned"] = Field(
         "best", description="best: if the fine-tuned model ends below the frozen-encoder probe on validation, the run keeps the probe."
     )

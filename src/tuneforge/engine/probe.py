@@ -31,6 +31,7 @@ class Probe:
     c: float
     encoder: object
     tokenizer: object
+    train_logit_std: float = 1.0  # spread of the probe's logits on the training split
 
     def score(self, metric: str) -> float:
         return self.fit.scores[metric]
@@ -61,8 +62,10 @@ def fit_probe(ctx: TrainContext) -> Probe:
             encoder, tokenizer, ctx.texts(split), max_length=t.max_length, batch_size=t.eval_batch_size, pooling=t.head.pooling, progress=f"embedding {split}"
         )
 
-    fit, c = fit_best_linear(ctx, features("train"), features("validation"), t.head.c_grid)
-    return Probe(fit=fit, c=c, encoder=encoder, tokenizer=tokenizer)
+    x_train = features("train")
+    fit, c = fit_best_linear(ctx, x_train, features("validation"), t.head.c_grid)
+    spread = float(np.std(np.asarray(x_train @ fit.weight.T) + fit.bias))
+    return Probe(fit=fit, c=c, encoder=encoder, tokenizer=tokenizer, train_logit_std=spread)
 
 
 def save_probe(probe: Probe, ctx: TrainContext, out_dir: Path, *, extra: dict | None = None) -> None:

@@ -78,19 +78,27 @@ def _logits(prediction) -> np.ndarray:
     return np.asarray(prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions)
 
 
-def _warm_start(model, probe: Probe) -> bool:
-    """Load the probe into the classifier; needs a BERT-style encoder (mean pooling) and a linear head of its shape."""
+def _warm_start(model, probe: Probe, *, logit_std: float | None) -> float | None:
+    """Load the probe into the classifier; needs a BERT-style encoder (mean pooling) and a linear head of its shape.
+
+    A probe fitted to convergence is very sure of its training examples: its loss is near zero, and so are the
+    gradients that should adapt the encoder (the head norm grows in linear probing, Tomihari & Sato 2024). The
+    head is therefore scaled so its training logits spread by `logit_std`; a positive scale changes no argmax,
+    so the run still starts at the probe's validation score.
+    """
     import torch
 
     head = getattr(model, "classifier", None) or getattr(model, "score", None)
-    weight, bias = torch.from_numpy(probe.fit.weight), torch.from_numpy(probe.fit.bias)
+    scale = min(1.0, logit_std / probe.train_logit_std) if logit_std and probe.train_logit_std > 0 else 1.0
+    weight, bias = torch.from_numpy(probe.fit.weight * scale), torch.from_numpy(probe.fit.bias * scale)
     if not isinstance(head, torch.nn.Linear) or head.weight.shape != weight.shape or not use_mean_pooling(model):
         logger.warning("warm start skipped: %s has no BERT-style pooler and linear head of the probe's shape", type(model).__name__)
-        return False
+        return None
     with torch.no_grad():
         head.weight.copy_(weight)
         head.bias.copy_(bias)
-    return True
+    logger.info("warm start from the probe: training logits spread %.2f, head scaled by %.3f", probe.train_logit_std, scale)
+    return scale
 
 
 def stop_summary(state, train, metric: str) -> dict:
@@ -113,7 +121,8 @@ def train_transformer(ctx: TrainContext, out_dir: Path) -> dict:
     probe = fit_probe(ctx) if "head" in task.methods and (t.warm_start == "probe" or t.keep == "best") else None
     tokenizer = load_tokenizer(ctx.model_path, name=name, remote=remote)
     model = load_pretrained(ctx.model_path, auto_model=task.auto_model, name=name, remote=remote, **task.model_kwargs(labels))
-    warm = bool(probe) and t.warm_start == "probe" and t.head.pooling == MEAN and _warm_start(model, probe)
+    scale = _warm_start(model, probe, logit_std=t.warm_start_logit_std) if probe and t.warm_start == "probe" and t.head.pooling == MEAN else None
+    warm = scale is not None
     if t.method == "lora":
         model = wrap_lora(model, t.lora, task.peft_task_type)
 
@@ -143,6 +152,7 @@ def train_transformer(ctx: TrainContext, out_dir: Path) -> dict:
         f"best_validation_{t.metric}": trainer.state.best_metric,
         "train_loss": result.training_loss,
         "warm_start": "probe" if warm else "none",
+        "warm_start_scale": scale,
         "learning_rates": {"body": t.learning_rate, "head": t.head_learning_rate},
         **stop_summary(trainer.state, t, t.metric),
     }
