@@ -315,3 +315,58 @@ def test_csv_row_with_too_few_fields_exits_2_naming_line_and_column(monkeypatch,
     code, _, err = run_cli(monkeypatch, capsys, "-q", "train", write_config(tmp_path, None, method="tfidf"), "--set", f"data.train={path}")
     assert code == 2 and f"{path}:7:" in err and f"column {column} is empty" in err, err
 
+
+
+# -- API keys --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["", " , ", ",,"])
+def test_blank_key_list_stops_the_start(monkeypatch, capsys, tfidf_run, value):
+    monkeypatch.setenv("TUNEFORGE_API_KEYS", value)
+    code, _, err = run_cli(monkeypatch, capsys, "serve", tfidf_run, "--port", "1")
+    assert code == 2 and "TUNEFORGE_API_KEYS is set but holds no key" in err
+
+
+def test_keys_file_without_keys_stops_the_start(tmp_path):
+    from tuneforge.errors import ConfigError
+    from tuneforge.serve.auth import load_key_digests
+
+    keys = tmp_path / "keys"
+    keys.write_text("# nobody filled this in\n\n")
+    with pytest.raises(ConfigError, match="holds no key"):
+        load_key_digests(str(keys), environ={})
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.5", "myhost.example"])
+def test_non_loopback_host_without_keys_needs_no_auth(monkeypatch, capsys, tfidf_run, host, caplog):
+    from tuneforge.serve.server import build_service
+    from tuneforge.serve.settings import ServeSettings
+
+    monkeypatch.delenv("TUNEFORGE_API_KEYS", raising=False)
+    with caplog.at_level(logging.WARNING, logger="tuneforge.serve.auth"):  # before the CLI replaces the log handlers
+        app, state = build_service([str(tfidf_run)], ServeSettings(host=host), no_auth=True)
+    assert state.key_digests == [] and "--no-auth: serving on" in caplog.text
+    code, _, err = run_cli(monkeypatch, capsys, "serve", tfidf_run, "--host", host, "--port", "1")
+    assert code == 2 and f"serving on {host} without API keys" in err and "--no-auth" in err
+    monkeypatch.setenv("TUNEFORGE_API_KEYS", "k")
+    build_service([str(tfidf_run)], ServeSettings(host=host))  # keys given: fine
+    code, _, err = run_cli(monkeypatch, capsys, "serve", tfidf_run, "--host", host, "--no-auth", "--port", "1")
+    assert code == 2 and "--no-auth was given but API keys are configured" in err
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
+def test_loopback_host_needs_no_keys(monkeypatch, tfidf_run, host):
+    from tuneforge.serve.server import build_service
+    from tuneforge.serve.settings import ServeSettings
+
+    monkeypatch.delenv("TUNEFORGE_API_KEYS", raising=False)
+    build_service([str(tfidf_run)], ServeSettings(host=host))
+
+
+def test_bearer_scheme_is_case_insensitive(tfidf_run):
+    app, _ = make_app([tfidf_run], keys=["s3cret"])
+    with TestClient(app) as client:
+        for header in ("Bearer s3cret", "bearer s3cret", "BEARER s3cret", "Bearer  s3cret "):
+            assert client.post("/v1/classify", json={"texts": ["ok"]}, headers={"Authorization": header}).status_code == 200, header
+        for header in ("Bearer", "Bearer ", "Basic s3cret", "s3cret", "Bearers3cret", "bearer wrong"):
+            assert client.post("/v1/classify", json={"texts": ["ok"]}, headers={"Authorization": header}).status_code == 401, header
