@@ -1,4 +1,8 @@
-"""Run the service with uvicorn; SIGTERM drains in-flight requests, then exits 0."""
+"""Run the service with uvicorn; SIGTERM drains in-flight requests, then exits 0.
+
+Connections are guarded (`serve/connections.py`: read deadline, connection cap) and
+the log is filtered (`serve/logs.py`: repeats counted, query strings hidden).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import signal
 
 from tuneforge.serve.app import build_state, create_app
 from tuneforge.serve.auth import check_exposure
+from tuneforge.serve.connections import accept_backlog, guarded_protocol
+from tuneforge.serve.logs import install as install_log_filters
 from tuneforge.serve.registry import load_models, parse_model_specs
 from tuneforge.serve.settings import ServeSettings
 
@@ -44,9 +50,13 @@ def serve(model_specs: list[str], settings: ServeSettings, *, no_auth: bool = Fa
         app,
         host=settings.host,
         port=settings.port,
+        http=guarded_protocol(max_connections=settings.max_connections, read_timeout_s=settings.read_timeout_s),
+        backlog=accept_backlog(settings.max_connections),
+        timeout_keep_alive=settings.keep_alive_s,  # type: ignore[arg-type]  # a float works: it goes to call_later
         timeout_graceful_shutdown=settings.drain_seconds,
         log_level="info",
-        access_log=True,  # method, path and status only: bodies are never logged
+        access_log=True,  # method, path (no query) and status only: bodies are never logged
         server_header=False,
     )
+    install_log_filters()  # after uvicorn.Config, which configures its loggers
     DrainingServer(config).run()
