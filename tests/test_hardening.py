@@ -370,3 +370,75 @@ def test_bearer_scheme_is_case_insensitive(tfidf_run):
             assert client.post("/v1/classify", json={"texts": ["ok"]}, headers={"Authorization": header}).status_code == 200, header
         for header in ("Bearer", "Bearer ", "Basic s3cret", "s3cret", "Bearers3cret", "bearer wrong"):
             assert client.post("/v1/classify", json={"texts": ["ok"]}, headers={"Authorization": header}).status_code == 401, header
+
+
+# -- smaller guarantees ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("output_dir", ["a-file", "/proc/tuneforge-cannot-be-here", "a-file/below"])
+def test_bad_output_dir_exits_2(monkeypatch, capsys, tmp_path, output_dir):
+    (tmp_path / "a-file").write_text("x")
+    target = output_dir if output_dir.startswith("/") else str(tmp_path / output_dir)
+    code, _, err = run_cli(monkeypatch, capsys, "-q", "train", write_config(tmp_path, None, method="tfidf"), "--set", f"output.dir={target}")
+    assert code == 2 and "output.dir" in err and "Traceback" not in err
+
+
+def test_seed_beyond_numpy_range_exits_2(monkeypatch, capsys, tmp_path):
+    code, _, err = run_cli(monkeypatch, capsys, "-q", "train", write_config(tmp_path, None, method="tfidf"), "--set", "train.seed=1099511627776")
+    assert code == 2 and "train.seed" in err and "4294967295" in err and "Traceback" not in err
+
+
+def test_sigterm_during_file_predict_removes_the_temporary_at_once(tmp_path, head_run):
+    import signal
+    import subprocess
+
+    src = tmp_path / "big.csv"
+    pd.DataFrame({"text": [f"The phone was great and wonderful number {i}" for i in range(40_000)]}).to_csv(src, index=False)
+    dst = tmp_path / "out.csv"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tuneforge.cli", "-q", "predict", str(head_run), "--input", str(src), "--output", str(dst)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.time() + 60
+        while not list(tmp_path.glob(".out.csv.*.tmp")) and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert list(tmp_path.glob(".out.csv.*.tmp")), "scoring never started"
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 128 + signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv"]  # no output, no temporary
+    assert "Traceback" not in proc.stderr.read()
+
+
+def test_repeat_filter_passes_one_identical_warning_per_window_and_counts_the_rest():
+    from tuneforge.serve.logs import HideQueryString, RepeatFilter
+
+    seen = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())
+    handler.addFilter(RepeatFilter(window=0.3))
+    log = logging.getLogger("repeats-under-test")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    try:
+        for _ in range(1000):
+            log.error("accept failed: %s", "EMFILE")
+        log.warning("another problem")
+        log.info("info lines are never held back")
+        log.info("info lines are never held back")
+        time.sleep(0.35)
+        log.error("accept failed: %s", "EMFILE")
+    finally:
+        log.removeHandler(handler)
+    assert seen[:4] == ["accept failed: EMFILE", "another problem", "info lines are never held back", "info lines are never held back"]
+    assert len(seen) == 5 and seen[4].startswith("accept failed: EMFILE [repeated 999 more times")
+    record = logging.LogRecord("uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d', ("c", "GET", "/x?api_key=s3cret", "1.1", 200), None)
+    HideQueryString().filter(record)
+    assert "s3cret" not in record.getMessage() and "/x?[query not logged]" in record.getMessage()
