@@ -127,7 +127,11 @@ class GuardedH11Protocol(H11Protocol):
 
 def _make_room(newcomer: GuardedH11Protocol) -> bool:
     """Close the longest-idle other connection; False when every other one is busy."""
-    idle = [c for c in newcomer.connections if c is not newcomer and isinstance(c, GuardedH11Protocol) and c.idle and not c.transport.is_closing()]
+    idle = [
+        c
+        for c in newcomer.connections
+        if c is not newcomer and isinstance(c, GuardedH11Protocol) and c.idle and not c.transport.is_closing()
+    ]
     if not idle:
         return False
     min(idle, key=lambda c: c.last_active).close_idle()
@@ -135,7 +139,8 @@ def _make_room(newcomer: GuardedH11Protocol) -> bool:
 
 
 async def _refuse(send, limit: int) -> None:
-    body = json.dumps({"error": f"too many open connections (serve.max_connections={limit}); retry shortly", "error_type": "too_many_connections"}).encode()
+    message = f"too many open connections (serve.max_connections={limit}); retry shortly"
+    body = json.dumps({"error": message, "error_type": "too_many_connections"}).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

@@ -40,7 +40,8 @@ class RepeatFilter(logging.Filter):
                 verdict = False
             else:
                 if entry is not None and entry[1] and isinstance(record.msg, str):
-                    record.msg = f"{record.msg} [repeated {entry[1]} more times in the last {now - entry[0] + self.window:.1f} s, not logged]"
+                    since = now - entry[0] + self.window
+                    record.msg = f"{record.msg} [repeated {entry[1]} more times in the last {since:.1f} s, not logged]"
                 if len(self._seen) >= self.max_keys:
                     self._seen = {k: v for k, v in self._seen.items() if now < v[0]}
                 self._seen[key] = [now + self.window, 0]
