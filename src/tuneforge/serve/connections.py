@@ -64,7 +64,7 @@ class GuardedH11Protocol(H11Protocol):
     def connection_made(self, transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.last_active = self.loop.time()
-        over = len(self.connections) > self.max_connections and not _make_room(self)
+        over = self.over_capacity() and not _make_room(self)
         self._arm(self.busy_read_timeout_s if over else self.read_timeout_s)
 
     def data_received(self, data: bytes) -> None:
@@ -118,8 +118,14 @@ class GuardedH11Protocol(H11Protocol):
             pass
         self.transport.close()
 
+    def over_capacity(self) -> bool:
+        """More open connections than allowed, not counting those already closing (room being made)."""
+        if len(self.connections) <= self.max_connections:
+            return False
+        return sum(1 for c in self.connections if not c.transport.is_closing()) > self.max_connections
+
     async def _admit(self, scope, receive, send) -> None:
-        if len(self.connections) > self.max_connections and not _make_room(self):
+        if self.over_capacity() and not _make_room(self):
             await _refuse(send, self.max_connections)
             return
         await self._inner_app(scope, receive, send)
