@@ -442,3 +442,17 @@ def test_repeat_filter_passes_one_identical_warning_per_window_and_counts_the_re
     record = logging.LogRecord("uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d', ("c", "GET", "/x?api_key=s3cret", "1.1", 200), None)
     HideQueryString().filter(record)
     assert "s3cret" not in record.getMessage() and "/x?[query not logged]" in record.getMessage()
+
+
+def test_connection_cap_defaults_fit_the_open_file_limit(monkeypatch):
+    import resource
+
+    from tuneforge.serve import connections
+
+    for soft in (256, 1024, 4096, 1_048_576):
+        monkeypatch.setattr(resource, "getrlimit", lambda _, s=soft: (s, s))
+        cap = connections.default_max_connections()
+        peak = connections.hard_ceiling(cap) + 2 * connections.accept_backlog(cap) + connections.FD_RESERVE
+        assert 1 <= cap <= 1000 and peak <= soft and connections.check_file_limit(cap) is None
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (1024, 1024))
+    assert "serve.max_connections=5000" in connections.check_file_limit(5000)

@@ -9,7 +9,12 @@ use up file descriptors until nobody else can connect. So:
   its first byte, or of the connection opening; otherwise the connection is closed;
 - at most `serve.max_connections` stay open: a new one first makes room by closing
   the longest-idle connection (no request in progress), and when every connection
-  is busy its request is answered 503 (JSON, `Retry-After: 1`) and the connection closed.
+  is busy its request is answered 503 (JSON, `Retry-After: 1`) and the connection closed;
+  past a quarter more than the cap, a new connection is closed at once, unanswered.
+
+File descriptors stay below the process limit: asyncio accepts up to `backlog`
+connections per wake-up, before any can be closed, so the peak is about the hard
+ceiling plus twice the backlog; the defaults keep that under the open-file limit.
 """
 
 from __future__ import annotations
@@ -23,14 +28,11 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 logger = logging.getLogger(__name__)
 FD_RESERVE = 64  # descriptors kept for model files, logs and the listening socket
+MAX_BACKLOG = 128
 
 
 def default_max_connections() -> int:
-    """1000, or fewer when the process may open fewer files.
-
-    Half the spare descriptors: asyncio accepts up to `backlog` connections in one go
-    before any can be closed, and `accept_backlog` is this same number.
-    """
+    """1000, or half the descriptors the process may open beyond FD_RESERVE."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
         return 1000
@@ -39,7 +41,24 @@ def default_max_connections() -> int:
 
 def accept_backlog(max_connections: int) -> int:
     """The listen backlog, which is also how many connections asyncio accepts per wake-up."""
-    return max(16, min(2048, max_connections))
+    return max(8, min(MAX_BACKLOG, max_connections // 4))
+
+
+def hard_ceiling(max_connections: int) -> int:
+    """Open connections past which a new one is closed at once instead of waiting to be told 503."""
+    return max_connections + max_connections // 4 + 8
+
+
+def check_file_limit(max_connections: int) -> str | None:
+    """A warning when `max_connections` could need more descriptors than the process may open."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = hard_ceiling(max_connections) + 2 * accept_backlog(max_connections) + FD_RESERVE
+    if soft != resource.RLIM_INFINITY and need > soft:
+        return (
+            f"serve.max_connections={max_connections} can need about {need} file descriptors but the limit is {soft} "
+            f"(ulimit -n); raise the limit or lower serve.max_connections to {default_max_connections()}"
+        )
+    return None
 
 
 def guarded_protocol(*, max_connections: int, read_timeout_s: float) -> type[H11Protocol]:
@@ -65,6 +84,9 @@ class GuardedH11Protocol(H11Protocol):
         super().connection_made(transport)
         self.last_active = self.loop.time()
         over = self.over_capacity() and not _make_room(self)
+        if over and len(self.connections) > hard_ceiling(self.max_connections):
+            self.close_idle()  # a flood while every connection is busy: no descriptor to spare for an answer
+            return
         self._arm(self.busy_read_timeout_s if over else self.read_timeout_s)
 
     def data_received(self, data: bytes) -> None:

@@ -11,7 +11,7 @@ import signal
 
 from tuneforge.serve.app import build_state, create_app
 from tuneforge.serve.auth import check_exposure
-from tuneforge.serve.connections import accept_backlog, guarded_protocol
+from tuneforge.serve.connections import accept_backlog, check_file_limit, guarded_protocol
 from tuneforge.serve.logs import install as install_log_filters
 from tuneforge.serve.registry import load_models, parse_model_specs
 from tuneforge.serve.settings import ServeSettings
@@ -36,6 +36,8 @@ def serve(model_specs: list[str], settings: ServeSettings, *, no_auth: bool = Fa
     import uvicorn
 
     app, state = build_service(model_specs, settings, no_auth=no_auth)
+    if problem := check_file_limit(settings.max_connections):
+        logger.warning(problem)
 
     class DrainingServer(uvicorn.Server):
         def handle_exit(self, sig, frame):
