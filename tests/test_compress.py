@@ -19,7 +19,7 @@ from conftest import write_config
 
 @pytest.fixture(scope="module")
 def full_run(tiny_bert, tmp_path_factory):
-    return train(load_config(write_config(tmp_path_factory.mktemp("compress"), tiny_bert, method="full", epochs=3))).run_dir
+    return train(load_config(write_config(tmp_path_factory.mktemp("compress"), tiny_bert, method="full", epochs=3, keep="fine-tuned"))).run_dir
 
 
 @pytest.fixture(scope="module")

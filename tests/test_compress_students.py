@@ -25,7 +25,7 @@ SETTINGS = CompressSettings(epochs=2, recover_epochs=1, learning_rate=1e-3, batc
 
 @pytest.fixture(scope="module")
 def teacher_run(tiny_bert, tmp_path_factory):
-    return train(load_config(write_config(tmp_path_factory.mktemp("students"), tiny_bert, method="full", epochs=3))).run_dir
+    return train(load_config(write_config(tmp_path_factory.mktemp("students"), tiny_bert, method="full", epochs=3, keep="fine-tuned"))).run_dir
 
 
 @pytest.fixture(scope="module")
@@ -209,7 +209,7 @@ def test_cli_compress_takes_settings_and_prints_the_table(monkeypatch, capsys, t
 
     from tuneforge.cli import main
 
-    run = train(load_config(write_config(tmp_path, tiny_bert, method="full", epochs=1))).run_dir
+    run = train(load_config(write_config(tmp_path, tiny_bert, method="full", epochs=1, keep="fine-tuned"))).run_dir
     argv = [
         "tuneforge",
         "compress",

@@ -7,9 +7,13 @@ from tuneforge.config import DataConfig
 from tuneforge.data.clean import normalize_text
 from tuneforge.data.read import read_table
 from tuneforge.data.prepare import prepare_data
+from tuneforge.tasks import get_task
 from tuneforge.errors import DataError
 
 from conftest import DATA
+
+
+CLASSIFY = get_task("classify")
 
 
 def _cfg(train, **kw):
@@ -52,13 +56,13 @@ def test_missing_column_names_file_and_columns(tmp_path):
 def test_empty_text_names_file_line_and_column(tmp_path):
     path = _csv(tmp_path, "review,sentiment\ngood stuff,positive\n   ,negative\nbad stuff,negative\n")
     with pytest.raises(DataError, match=rf"{path}:3: column 'review' is empty"):
-        prepare_data(_cfg(path), seed=0)
+        prepare_data(_cfg(path), seed=0, task=CLASSIFY)
 
 
 def test_empty_text_can_be_dropped_and_is_counted(tmp_path):
     rows = "".join(f"text {i} {lab},{lab}\n" for i in range(10) for lab in ("a", "b"))
     path = _csv(tmp_path, "review,sentiment\n" + rows + "<br>,a\n")
-    data = prepare_data(_cfg(path, empty_text="drop"), seed=0)
+    data = prepare_data(_cfg(path, empty_text="drop"), seed=0, task=CLASSIFY)
     report = data.report["files"]["train"]
     assert report["removed"]["empty_text"] == 1
     assert report["examples"]["empty_text"] == [f"{path}:22"]
@@ -67,13 +71,13 @@ def test_empty_text_can_be_dropped_and_is_counted(tmp_path):
 def test_missing_label_is_an_error(tmp_path):
     path = _csv(tmp_path, "review,sentiment\ngood,positive\nbad,\n")
     with pytest.raises(DataError, match=rf"{path}:3: column 'sentiment' is empty"):
-        prepare_data(_cfg(path), seed=0)
+        prepare_data(_cfg(path), seed=0, task=CLASSIFY)
 
 
 def test_label_never_seen_in_training(tmp_path):
     test = _csv(tmp_path, "review,sentiment\nsomething,positive\nother,sarcastic\n", "test.csv")
     with pytest.raises(DataError) as info:
-        prepare_data(_cfg(DATA / "reviews_train.csv", test=str(test)), seed=0)
+        prepare_data(_cfg(DATA / "reviews_train.csv", test=str(test)), seed=0, task=CLASSIFY)
     message = str(info.value)
     assert f"{test}:3" in message and "'sarcastic' never appears in the training data" in message and "column 'sentiment'" in message
 
@@ -108,7 +112,7 @@ def test_unknown_extension_and_missing_file(tmp_path):
 
 def test_cleaning_counts_what_it_removed_and_changed():
     data = prepare_data(
-        _cfg(DATA / "reviews_train.csv", test=str(DATA / "reviews_test.csv"), validation=str(DATA / "reviews_validation.jsonl")), seed=0
+        _cfg(DATA / "reviews_train.csv", test=str(DATA / "reviews_test.csv"), validation=str(DATA / "reviews_validation.jsonl")), seed=0, task=CLASSIFY
     )
     train = data.report["files"]["train"]
     assert train["rows_read"] == 61
@@ -124,14 +128,14 @@ def test_cleaning_counts_what_it_removed_and_changed():
 def test_conflicting_labels_keep_first_and_are_reported(tmp_path):
     rows = "".join(f"text {i} {lab},{lab}\n" for i in range(10) for lab in ("a", "b"))
     path = _csv(tmp_path, "review,sentiment\n" + rows + "text 0 a,b\n")
-    data = prepare_data(_cfg(path), seed=0)
+    data = prepare_data(_cfg(path), seed=0, task=CLASSIFY)
     assert data.report["files"]["train"]["removed"]["conflicting_label"] == 1
 
 
 def test_split_is_stratified_and_seeded():
-    a = prepare_data(_cfg(DATA / "reviews_train.csv"), seed=3)
-    b = prepare_data(_cfg(DATA / "reviews_train.csv"), seed=3)
-    c = prepare_data(_cfg(DATA / "reviews_train.csv"), seed=4)
+    a = prepare_data(_cfg(DATA / "reviews_train.csv"), seed=3, task=CLASSIFY)
+    b = prepare_data(_cfg(DATA / "reviews_train.csv"), seed=3, task=CLASSIFY)
+    c = prepare_data(_cfg(DATA / "reviews_train.csv"), seed=4, task=CLASSIFY)
     assert a.test["text"].tolist() == b.test["text"].tolist()
     assert a.test["text"].tolist() != c.test["text"].tolist()
     assert set(a.test["label"]) == set(a.labels) == set(a.validation["label"])
@@ -144,13 +148,13 @@ def test_split_is_stratified_and_seeded():
 def test_tiny_class_gets_a_clear_split_error(tmp_path):
     rows = "".join(f"text {i},common\n" for i in range(20)) + "lonely text,rare\n"
     with pytest.raises(DataError, match="label 'rare' has only 1 row"):
-        prepare_data(_cfg(_csv(tmp_path, "review,sentiment\n" + rows)), seed=0)
+        prepare_data(_cfg(_csv(tmp_path, "review,sentiment\n" + rows)), seed=0, task=CLASSIFY)
 
 
 def test_single_label_is_rejected(tmp_path):
     rows = "".join(f"text {i},only\n" for i in range(20))
     with pytest.raises(DataError, match="single label 'only'"):
-        prepare_data(_cfg(_csv(tmp_path, "review,sentiment\n" + rows)), seed=0)
+        prepare_data(_cfg(_csv(tmp_path, "review,sentiment\n" + rows)), seed=0, task=CLASSIFY)
 
 
 @pytest.mark.parametrize(

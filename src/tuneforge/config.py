@@ -83,10 +83,29 @@ class TfidfConfig(_Section):
     c: float = Field(10.0, gt=0, description="Inverse regularisation strength of the logistic regression.")
 
 
+# Learning-rate defaults per method (body / adapters, head). LoRA adapters need a far larger rate than full
+# fine-tuning (at 5e-5 they learn almost nothing); a new head learns faster than a pretrained body may move.
+LEARNING_RATES = {"full": (5e-5, 1e-3), "lora": (1e-3, 1e-3), "head": (None, None), "tfidf": (None, None)}
+
+
 class TrainConfig(_Section):
     method: Method = Field("full", description="full fine-tuning, lora adapters, a frozen-encoder head, or a tfidf baseline.")
-    epochs: float = Field(3, gt=0, le=100, description="Passes over the training data.")
-    learning_rate: float = Field(5e-5, gt=0, le=1, description="Peak learning rate of AdamW.")
+    epochs: float | None = Field(
+        None, gt=0, le=100, description="Passes over the training data; None: until validation stops improving, at most max_epochs."
+    )
+    max_epochs: float = Field(20, gt=0, le=100, description="Cap on passes when train.epochs is None (early stopping decides).")
+    learning_rate: float | None = Field(
+        None, gt=0, le=1, description="Peak AdamW learning rate of the pretrained body (full) or the adapters (lora); None: the method's default."
+    )
+    head_learning_rate: float | None = Field(
+        None, gt=0, le=1, description="Peak learning rate of the task head (new, or warm-started by the probe); None: the method's default."
+    )
+    warm_start: Literal["probe", "none"] = Field(
+        "probe", description="full/lora: start the task head from the frozen-encoder probe (the head method's solution), then fine-tune (LP-FT)."
+    )
+    keep: Literal["best", "fine-tuned"] = Field(
+        "best", description="best: if the fine-tuned model ends below the frozen-encoder probe on validation, the run keeps the probe."
+    )
     batch_size: int = Field(16, ge=1, le=4096, description="Examples per optimisation step (per device).")
     eval_batch_size: int = Field(64, ge=1, le=4096, description="Examples per forward pass when predicting.")
     max_length: int = Field(128, ge=8, le=8192, description="Tokens kept per text; longer texts are truncated.")
@@ -108,6 +127,24 @@ class TrainConfig(_Section):
     lora: LoraConfig = Field(default_factory=LoraConfig)
     head: HeadConfig = Field(default_factory=HeadConfig)
     tfidf: TfidfConfig = Field(default_factory=TfidfConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _method_defaults(cls, data: Any) -> Any:
+        """Fill learning rates the config leaves out with the method's defaults, so config.yaml records what ran."""
+        if isinstance(data, dict):
+            body, head = LEARNING_RATES.get(data.get("method", "full"), (None, None))
+            data = dict(data)
+            if data.get("learning_rate") is None and body is not None:
+                data["learning_rate"] = body
+            if data.get("head_learning_rate") is None and head is not None:
+                data["head_learning_rate"] = head
+        return data
+
+    @property
+    def planned_epochs(self) -> float:
+        """The epoch count the schedule is built for: train.epochs, or the cap when early stopping decides."""
+        return self.epochs if self.epochs is not None else self.max_epochs
 
 
 class OutputConfig(_Section):

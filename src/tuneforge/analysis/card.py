@@ -26,6 +26,7 @@ def write_model_card(run: RunDir, *, config: dict, task, data_report: dict, metr
 {split_lines}
 - Removed while cleaning the training file: {removed}
 
+{_training_section(train_info)}
 {task.card_results(metrics)}
 ## Cost
 - Wall time {cost.get("wall_seconds")} s, CPU time {cost.get("cpu_seconds")} s, peak memory {cost.get("peak_rss_mb")} MB on {cost.get("device")}; estimated ${cost.get("estimated_cost_usd")}
@@ -35,3 +36,19 @@ def write_model_card(run: RunDir, *, config: dict, task, data_report: dict, metr
 - Training details: {train_info}
 """
     return run.write_model_card(text)
+
+
+def _training_section(info: dict) -> str:
+    """Where training stopped and why, and the frozen-encoder floor (full / lora runs)."""
+    lines = []
+    if "stop_reason" in info:
+        lines.append(f"- Stopped at epoch {info['stopped_epoch']} of {info['planned_epochs']}: {info['stop_reason']}; best epoch {info.get('best_epoch')}")
+    probe = next((k for k in info if k.startswith("probe_validation_")), None)
+    if probe:
+        metric = probe.removeprefix("probe_validation_")
+        lines.append(f"- Frozen-encoder probe (the `head` method) on validation: {metric} {info[probe]:.4f}; warm start: {info.get('warm_start')}")
+        if info.get("kept") == "probe":
+            lines.append(f"- **The run kept the probe, not the fine-tuned model**: {info['kept_reason']}")
+        else:
+            lines.append(f"- Fine-tuned model on validation: {metric} {info.get(f'best_validation_{metric}', float('nan')):.4f} (kept)")
+    return ("## Training\n" + "\n".join(lines) + "\n") if lines else ""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from tuneforge.analysis.plots import pyplot, save_figure
+from tuneforge.plots import pyplot, save_figure
 from tuneforge.atomic import atomic_write_json
 from tuneforge.compress.measure import measure_variant
 from tuneforge.compress.settings import CompressSettings
@@ -65,7 +65,10 @@ def compress_run(run_dir: str | Path, *, methods: list[str], settings: CompressS
     if not task.compressible:
         raise CompressionError(f"{run.path}: compression works on tasks whose models it can measure (classify); this is a {meta.task!r} run")
     if meta.kind != "transformer":
-        raise CompressionError(f"{run.path}: compression works on full and lora runs; this is a {meta.method!r} run ({meta.kind} model)")
+        kept = " that kept its frozen-encoder probe (train.keep=best)" if meta.extra.get("kept_over") else ""
+        raise CompressionError(
+            f"{run.path}: compression works on full and lora runs; this is a {meta.method!r} run{kept} ({meta.kind} model)"
+        )
     _, frame = run.evaluation_split()
     texts, labels = frame["text"].tolist(), frame["label"].tolist()
     teacher = _teacher(run, model_dir, meta, settings) if any(m in STUDENTS for _, m, _ in plan) else None

@@ -73,11 +73,8 @@ def load_clean(spec: str, data: DataConfig, task, transforms: list[str]) -> tupl
     return frame, {"source": spec, **report.to_dict()}
 
 
-def prepare_data(data: DataConfig, *, seed: int, task=None) -> PreparedData:
-    if task is None:
-        from tuneforge.tasks import get_task
-
-        task = get_task("classify")
+def prepare_data(data: DataConfig, *, seed: int, task) -> PreparedData:
+    """`task` (a tuneforge.tasks Task) says how labels are read, which labels exist and what splits keep balanced."""
     transforms = run_transforms(data, task)
     report: dict[str, Any] = {"seed": seed, "task": task.name, "transforms": transforms, "files": {}, "splits": {}}
     train, report["files"]["train"] = load_clean(data.train, data, task, transforms)

@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from tuneforge.data.conll import bio_to_spans
 from tuneforge.errors import DataError
 
 CANONICAL = ("text", "label", "source")
@@ -211,8 +212,6 @@ def _conll_records(path: Path, encoding: str, text_column: str, label_column: st
     Each sentence becomes one record: its tokens joined by single spaces, and the
     tags as character spans of that text (what the entities task reads).
     """
-    from tuneforge.tasks.entities.spans import bio_to_spans
-
     tokens: list[str] = []
     tags: list[str] = []
     first = 0

@@ -63,22 +63,19 @@ def training_arguments(
     )
 
 
-def run_training_arguments(train, output_dir: str | Path, *, n_train: int):
-    """Arguments of a run from its `train` config section."""
+# train.* settings that map one to one onto `training_arguments` keywords
+FROM_TRAIN_CONFIG = (
+    "learning_rate", "batch_size", "seed", "eval_batch_size", "gradient_accumulation_steps",
+    "weight_decay", "warmup_ratio", "scheduler", "label_smoothing", "checkpoint_every", "keep_checkpoints", "metric",
+)  # fmt: skip
+
+
+def run_training_arguments(train, output_dir: str | Path, *, n_train: int, evaluate_first: bool = False):
+    """Arguments of a run from its `train` config section; `evaluate_first` scores the starting point too (step 0)."""
     return training_arguments(
         output_dir,
         n_train=n_train,
-        epochs=train.epochs,
-        learning_rate=train.learning_rate,
-        batch_size=train.batch_size,
-        seed=train.seed,
-        eval_batch_size=train.eval_batch_size,
-        gradient_accumulation_steps=train.gradient_accumulation_steps,
-        weight_decay=train.weight_decay,
-        warmup_ratio=train.warmup_ratio,
-        scheduler=train.scheduler,
-        label_smoothing=train.label_smoothing,
-        checkpoint_every=train.checkpoint_every,
-        keep_checkpoints=train.keep_checkpoints,
-        metric=train.metric,
+        epochs=train.planned_epochs,
+        eval_on_start=evaluate_first,
+        **{name: getattr(train, name) for name in FROM_TRAIN_CONFIG},
     )

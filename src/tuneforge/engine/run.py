@@ -13,7 +13,7 @@ import errno
 import logging
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -52,6 +52,7 @@ class RunResult:
     metrics: dict
     cost: dict
     resumed: bool = False
+    train_info: dict = field(default_factory=dict)  # what the method reports: stop epoch and reason, probe floor...
 
 
 def train(config: RunConfig, *, resume: str | Path | None = None, callbacks: list | None = None) -> RunResult:
@@ -98,7 +99,7 @@ def _resume(path: Path) -> RunResult:
     config = run.read_config()
     if info.get("status") == "complete" and run.model_dir.is_dir():
         logger.info("%s already finished; nothing to resume", run.path)
-        return RunResult(run_dir=run.path, metrics=info.get("metrics", {}), cost=info.get("cost", {}), resumed=True)
+        return RunResult(run_dir=run.path, metrics=info.get("metrics", {}), cost=info.get("cost", {}), resumed=True, train_info=info.get("train", {}))
     task = resolve_task(config)
     set_seed(config.train.seed)
     data = _saved_data(run)
@@ -157,7 +158,7 @@ def _execute(ctx: TrainContext) -> RunResult:
         train=train_info,
         error=None,
     )
-    return RunResult(run_dir=run.path, metrics=metrics, cost=cost)
+    return RunResult(run_dir=run.path, metrics=metrics, cost=cost, train_info=train_info)
 
 
 def _saved_data(run: RunDir) -> PreparedData:

@@ -4,7 +4,12 @@ The task brings the head (auto class and size), the dataset encoding, the
 collator and the validation scores; Trainer (on Accelerate) brings AdamW,
 warmup + decay schedules, gradient accumulation, mixed precision and DDP. We add
 the run folder, complete-only checkpoints, early stopping on our metric,
-metrics.jsonl and the main-process gate.
+metrics.jsonl and the main-process gate, and three guards against a fine-tune
+that ends below its own frozen-encoder baseline (docs/tasks.md):
+
+- warm start (LP-FT): the head starts as the probe's solution, with the same mean pooling;
+- per-group learning rates: the head learns at `train.head_learning_rate`;
+- the floor: with `train.keep: best`, a fine-tune that ends below the probe on validation keeps the probe.
 """
 
 from __future__ import annotations
@@ -20,8 +25,11 @@ from tuneforge.engine.callbacks import MetricsFileLogger
 from tuneforge.engine.checkpoints import CompleteCheckpointMarker
 from tuneforge.engine.context import TrainContext
 from tuneforge.engine.distributed import is_main_process
+from tuneforge.engine.optim import adamw
+from tuneforge.engine.probe import Probe, fit_probe, save_probe
 from tuneforge.models.artifact import ModelMeta
 from tuneforge.models.loading import load_pretrained, load_tokenizer
+from tuneforge.models.pooling import MEAN, use_mean_pooling
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +44,9 @@ def engine_trainer_class():
     return EngineTrainer
 
 
-def make_trainer(*, model, tokenizer, args, train_dataset, collator, eval_dataset=None, compute_metrics=None, callbacks=(), trainer_class=None):
+def make_trainer(
+    *, model, tokenizer, args, train_dataset, collator, eval_dataset=None, compute_metrics=None, callbacks=(), trainer_class=None, optimizer=None
+):
     """The engine's Trainer: one construction for run training and for distillation."""
     trainer_class = trainer_class or engine_trainer_class()
     return trainer_class(
@@ -48,6 +58,7 @@ def make_trainer(*, model, tokenizer, args, train_dataset, collator, eval_datase
         processing_class=tokenizer,
         compute_metrics=compute_metrics,
         callbacks=list(callbacks),
+        optimizers=(optimizer, None),
     )
 
 
@@ -67,13 +78,42 @@ def _logits(prediction) -> np.ndarray:
     return np.asarray(prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions)
 
 
+def _warm_start(model, probe: Probe) -> bool:
+    """Load the probe into the classifier; needs a BERT-style encoder (mean pooling) and a linear head of its shape."""
+    import torch
+
+    head = getattr(model, "classifier", None) or getattr(model, "score", None)
+    weight, bias = torch.from_numpy(probe.fit.weight), torch.from_numpy(probe.fit.bias)
+    if not isinstance(head, torch.nn.Linear) or head.weight.shape != weight.shape or not use_mean_pooling(model):
+        logger.warning("warm start skipped: %s has no BERT-style pooler and linear head of the probe's shape", type(model).__name__)
+        return False
+    with torch.no_grad():
+        head.weight.copy_(weight)
+        head.bias.copy_(bias)
+    return True
+
+
+def stop_summary(state, train, metric: str) -> dict:
+    """When training stopped, why, and which epoch's checkpoint is the model."""
+    evaluations = [(e["epoch"], e[f"eval_{metric}"]) for e in state.log_history if f"eval_{metric}" in e and e.get("epoch")]
+    best_epoch = next((epoch for epoch, value in evaluations if value == state.best_metric), None)
+    done, planned = float(state.epoch or 0), train.planned_epochs
+    if done < planned - 1e-6:
+        reason = f"early stopping: validation {metric} did not improve for {train.early_stopping_patience} evaluations"
+    else:
+        reason = "reached train.epochs" if train.epochs is not None else "reached train.max_epochs while still improving"
+    return {"stopped_epoch": round(done, 2), "planned_epochs": planned, "best_epoch": best_epoch, "stop_reason": reason}
+
+
 def train_transformer(ctx: TrainContext, out_dir: Path) -> dict:
     from transformers import EarlyStoppingCallback
 
     t, task, labels = ctx.config.train, ctx.task, ctx.labels
     name, remote = ctx.config.model.name, ctx.config.model.trust_remote_code
+    probe = fit_probe(ctx) if "head" in task.methods and (t.warm_start == "probe" or t.keep == "best") else None
     tokenizer = load_tokenizer(ctx.model_path, name=name, remote=remote)
     model = load_pretrained(ctx.model_path, auto_model=task.auto_model, name=name, remote=remote, **task.model_kwargs(labels))
+    warm = bool(probe) and t.warm_start == "probe" and t.head.pooling == MEAN and _warm_start(model, probe)
     if t.method == "lora":
         model = wrap_lora(model, t.lora, task.peft_task_type)
 
@@ -85,16 +125,40 @@ def train_transformer(ctx: TrainContext, out_dir: Path) -> dict:
     trainer = make_trainer(
         model=model,
         tokenizer=tokenizer,
-        args=run_training_arguments(t, ctx.run.checkpoints_dir, n_train=len(train_set)),
+        args=run_training_arguments(t, ctx.run.checkpoints_dir, n_train=len(train_set), evaluate_first=warm),
         train_dataset=train_set,
         eval_dataset=validation_set,
         collator=task.collator(tokenizer),
         compute_metrics=lambda p: task.validation_scores(p.label_ids, _logits(p)),
         callbacks=callbacks,
+        optimizer=adamw(model, body_lr=t.learning_rate, head_lr=t.head_learning_rate, weight_decay=t.weight_decay),
     )
     if ctx.resume_from:
         logger.info("resuming from %s", ctx.resume_from)
     result = trainer.train(resume_from_checkpoint=str(ctx.resume_from) if ctx.resume_from else None)
+    info = {
+        "global_step": trainer.state.global_step,
+        "epochs_done": trainer.state.epoch,
+        "best_checkpoint": trainer.state.best_model_checkpoint,
+        f"best_validation_{t.metric}": trainer.state.best_metric,
+        "train_loss": result.training_loss,
+        "warm_start": "probe" if warm else "none",
+        "learning_rates": {"body": t.learning_rate, "head": t.head_learning_rate},
+        **stop_summary(trainer.state, t, t.metric),
+    }
+    if probe is not None:
+        info[f"probe_validation_{t.metric}"] = probe.score(t.metric)
+    if probe is not None and t.keep == "best" and trainer.state.best_metric is not None and probe.score(t.metric) > trainer.state.best_metric:
+        info["kept"] = "probe"
+        info["kept_reason"] = (
+            f"the fine-tuned model's best validation {t.metric} ({trainer.state.best_metric:.4f}) is below the frozen-encoder "
+            f"probe's ({probe.score(t.metric):.4f}); train.keep=best keeps the probe"
+        )
+        logger.warning("%s", info["kept_reason"])
+        if is_main_process():
+            save_probe(probe, ctx, out_dir, extra={"kept_over": t.method})
+        return {**info, **probe.fit.extra}
+    info["kept"] = "fine-tuned"
     learned = task.finish_training(
         validation_logits=lambda: _logits(trainer.predict(validation_set)), frame=ctx.frame("validation"), labels=labels, train=t
     )
@@ -104,12 +168,6 @@ def train_transformer(ctx: TrainContext, out_dir: Path) -> dict:
     if is_main_process():
         best.save_pretrained(out_dir, safe_serialization=True)
         tokenizer.save_pretrained(out_dir)
-        ModelMeta(kind="transformer", base_model=name, max_length=t.max_length, extra=learned, **ctx.meta_fields()).write(out_dir)
-    return {
-        "global_step": trainer.state.global_step,
-        "epochs_done": trainer.state.epoch,
-        "best_checkpoint": trainer.state.best_model_checkpoint,
-        f"best_validation_{t.metric}": trainer.state.best_metric,
-        "train_loss": result.training_loss,
-        **learned,
-    }
+        extra = {**learned, **({"pooling": MEAN} if warm else {})}
+        ModelMeta(kind="transformer", base_model=name, max_length=t.max_length, extra=extra, **ctx.meta_fields()).write(out_dir)
+    return {**info, **learned}

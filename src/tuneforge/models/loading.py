@@ -44,9 +44,11 @@ def load_encoder(path: str | Path, *, name: str, remote: bool = False):
 
 
 def load_saved_model(folder: Path, meta, auto_model: str, **kwargs):
-    """A model folder tuneforge saved, with any pruned attention heads rebuilt before its weights load."""
+    """A model folder tuneforge saved: pruned attention heads rebuilt before its weights load, its pooling re-applied."""
+    from tuneforge.models.pooling import apply_saved_pooling
+
     if meta.extra.get("pruned_heads"):
         from tuneforge.models.surgery import load_classifier_dir
 
         return load_classifier_dir(folder, meta, **kwargs)
-    return auto_class(auto_model).from_pretrained(folder, use_safetensors=True, **kwargs).eval()
+    return apply_saved_pooling(auto_class(auto_model).from_pretrained(folder, use_safetensors=True, **kwargs), meta).eval()

@@ -112,13 +112,15 @@ def load_classifier_dir(folder: Path, meta: ModelMeta | None = None, **kwargs) -
     """A saved sequence classifier, with any pruned heads rebuilt before its weights load."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
+    from tuneforge.models.pooling import apply_saved_pooling
+
     meta = meta or ModelMeta.read(folder)
     pruned = meta.extra.get("pruned_heads")
     if not pruned:
-        return AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True, **kwargs)
+        return apply_saved_pooling(AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True, **kwargs), meta)
     from safetensors.torch import load_file
 
-    model = AutoModelForSequenceClassification.from_config(AutoConfig.from_pretrained(folder), **kwargs)
+    model = apply_saved_pooling(AutoModelForSequenceClassification.from_config(AutoConfig.from_pretrained(folder), **kwargs), meta)
     prune_heads(model, {int(k): v for k, v in pruned.items()})
     model.load_state_dict(load_file(str(folder / "model.safetensors")), strict=True)
     return model.eval()

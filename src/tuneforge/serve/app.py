@@ -3,7 +3,8 @@
 Every error is JSON `{"error": ..., "error_type": ...}` with a 4xx status where
 the client can act on it (never a 500 for bad input). Models load in the
 lifespan; on shutdown the service reports not-ready, finishes queued work and
-stops the batchers. Each task brings its own router (`serve/routes/`).
+stops the batchers. Each task brings its own router (`serve/routes/`); the service's
+own routes (models, health, readiness, metrics) are `serve/routes/service.py`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import time
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -21,8 +21,7 @@ from tuneforge.serve.auth import load_key_digests
 from tuneforge.serve.errors import ApiError, error_response
 from tuneforge.serve.limits import BodyLimitMiddleware
 from tuneforge.serve.metrics import ServiceMetrics
-from tuneforge.serve.requests import authorize
-from tuneforge.serve.routes import ROUTERS
+from tuneforge.serve.routes import ROUTERS, document_served_models, service
 from tuneforge.serve.settings import ServeSettings
 from tuneforge.serve.state import ServiceState
 
@@ -74,7 +73,8 @@ def create_app(state: ServiceState, *, load=None) -> FastAPI:
 
     for build in ROUTERS.values():
         app.include_router(build(state))
-    _service_routes(app, state)
+    app.include_router(service.router(state))
+    app.openapi = lambda: document_served_models(FastAPI.openapi(app), state)
     return app
 
 
@@ -82,32 +82,6 @@ def _count(state: ServiceState, request: Request, status: str, error_type: str, 
     path = getattr(request.scope.get("route"), "path", "unmatched")
     state.metrics.requests.labels(path, status, error_type).inc()
     state.metrics.request_seconds.labels(path).observe(time.perf_counter() - started)
-
-
-def _service_routes(app: FastAPI, state: ServiceState) -> None:
-    @app.get("/v1/models", summary="Served models: task, labels, method, metrics, runtime backend.")
-    async def models(request: Request) -> dict:
-        authorize(request, state)
-        return {"models": [m.describe() for m in state.models.values()]}
-
-    @app.get("/healthz", summary="The process is alive.")
-    async def healthz() -> dict:
-        return {"status": "ok"}
-
-    @app.get("/readyz", summary="Models are loaded and queues have room.")
-    async def readyz() -> Response:
-        if state.draining:
-            return error_response(503, "shutting down", "draining")
-        if not state.models:
-            return error_response(503, "models are not loaded yet", "not_ready")
-        full = [m.name for m in state.models.values() if m.batcher.depth >= m.batcher.max_queue]
-        if full:
-            return error_response(503, f"queue saturated for {', '.join(full)}", "saturated")
-        return JSONResponse({"status": "ready", "models": list(state.models)})
-
-    @app.get("/metrics", summary="Prometheus metrics.")
-    async def metrics() -> Response:
-        return Response(state.metrics.render(), media_type="text/plain; version=0.0.4")
 
 
 def build_state(settings: ServeSettings) -> ServiceState:

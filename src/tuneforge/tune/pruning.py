@@ -24,7 +24,7 @@ class PruningCallback(TrainerCallback):
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         value = (metrics or {}).get(f"eval_{self.metric}")
-        if value is None:
+        if value is None or state.global_step == 0:  # step 0 scores the warm start, the same for every trial
             return control
         self.trial.report(float(value), step=state.global_step)
         if self.trial.should_prune():

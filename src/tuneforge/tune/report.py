@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from tuneforge.config import RunConfig
-from tuneforge.analysis.plots import pyplot, save_figure
+from tuneforge.plots import pyplot, save_figure
 from tuneforge.atomic import atomic_write_json, atomic_write_text
 from tuneforge.tune.space import apply_params
 

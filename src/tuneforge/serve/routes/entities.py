@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from functools import partial
+
 from pydantic import BaseModel, Field
 
-from tuneforge.serve.requests import parse_and_score, timing_headers
-from tuneforge.serve.routes.classify import window_flags
-from tuneforge.serve.routes.common import ERRORS, REQUEST_BODY
+from tuneforge.serve.routes.common import text_route
 
 
 class EntitySpan(BaseModel):
@@ -29,18 +27,17 @@ class EntitiesResponse(BaseModel):
     results: list[EntitiesResult]
 
 
-def router(state) -> APIRouter:
-    api = APIRouter()
+def _results(predictions, flags) -> list[EntitiesResult]:
+    return [
+        EntitiesResult(entities=[EntitySpan(**vars(e)) for e in p.entities], truncated=cut) for p, (cut, _) in zip(predictions, flags)
+    ]
 
-    @api.post("/v1/entities", response_model=EntitiesResponse, responses=ERRORS, openapi_extra=REQUEST_BODY,
-              summary="Find entities in texts; spans with character offsets.")
-    async def entities(request: Request) -> JSONResponse:
-        served, result = await parse_and_score(request, state, "entities")
-        predictions = served.predictor.to_predictions(result.probabilities)
-        results = [
-            EntitiesResult(entities=[EntitySpan(**e.__dict__) for e in p.entities], truncated=cut)
-            for p, (cut, _) in zip(predictions, window_flags(served, result))
-        ]
-        return JSONResponse(EntitiesResponse(model=served.name, results=results).model_dump(), headers=timing_headers(result))
 
-    return api
+router = partial(
+    text_route,
+    task="entities",
+    path="/v1/entities",
+    response=EntitiesResponse,
+    results=_results,
+    summary="Find entities in texts; spans with character offsets.",
+)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from functools import partial
+
 from pydantic import BaseModel, Field
 
-from tuneforge.serve.requests import parse_and_score, timing_headers
-from tuneforge.serve.routes.classify import window_flags
-from tuneforge.serve.routes.common import ERRORS, REQUEST_BODY
+from tuneforge.serve.routes.common import text_route
 
 
 class LabelScore(BaseModel):
@@ -28,18 +26,18 @@ class MultiLabelResponse(BaseModel):
     results: list[MultiLabelResult]
 
 
-def router(state) -> APIRouter:
-    api = APIRouter()
+def _results(predictions, flags) -> list[MultiLabelResult]:
+    return [
+        MultiLabelResult(labels=[LabelScore(label=x, score=p.scores[x]) for x in p.labels], scores=p.scores, truncated=cut, chunks=chunks)
+        for p, (cut, chunks) in zip(predictions, flags)
+    ]
 
-    @api.post("/v1/multilabel", response_model=MultiLabelResponse, responses=ERRORS, openapi_extra=REQUEST_BODY,
-              summary="Tag texts with zero or more labels; every label's score.")
-    async def multilabel(request: Request) -> JSONResponse:
-        served, result = await parse_and_score(request, state, "multilabel")
-        predictions = served.predictor.to_predictions(result.probabilities)
-        results = [
-            MultiLabelResult(labels=[LabelScore(label=x, score=p.scores[x]) for x in p.labels], scores=p.scores, truncated=cut, chunks=chunks)
-            for p, (cut, chunks) in zip(predictions, window_flags(served, result))
-        ]
-        return JSONResponse(MultiLabelResponse(model=served.name, results=results).model_dump(), headers=timing_headers(result))
 
-    return api
+router = partial(
+    text_route,
+    task="multilabel",
+    path="/v1/multilabel",
+    response=MultiLabelResponse,
+    results=_results,
+    summary="Tag texts with zero or more labels; every label's score.",
+)

@@ -14,7 +14,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from tuneforge.data.conll import bio_to_spans
 from tuneforge.errors import DataError
+
+__all__ = ["IGNORE", "bio_to_spans", "check_spans", "decode_words", "tag_names", "token_tags", "word_ranges"]
 
 IGNORE = -100
 
@@ -22,27 +25,6 @@ IGNORE = -100
 def tag_names(types: Sequence[str]) -> list[str]:
     """The model's label list: O, then B-/I- for every type (sorted)."""
     return ["O", *[f"{prefix}-{t}" for t in types for prefix in ("B", "I")]]
-
-
-def bio_to_spans(tokens: list[str], tags: list[str], *, where: str) -> tuple[str, list[dict]]:
-    """Tokens joined by single spaces, and their BIO (or IOB1) tags as character spans of that text."""
-    text, spans, current, position = "", [], None, 0
-    for token, tag in zip(tokens, tags):
-        start = position + (1 if text else 0)
-        text = f"{text} {token}" if text else token
-        position = len(text)
-        if tag == "O":
-            current = None
-            continue
-        prefix, _, kind = tag.partition("-")
-        if prefix not in ("B", "I") or not kind:
-            raise DataError(f"{where}: tag {tag!r} is not O, B-TYPE or I-TYPE")
-        if prefix == "I" and current is not None and current["label"] == kind:
-            current["end"] = position
-        else:
-            current = {"start": start, "end": position, "label": kind}
-            spans.append(current)
-    return text, spans
 
 
 def check_spans(raw: Any, *, text: str, where: str) -> list[dict]:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tuneforge.analysis.plots import save_bars_png
+from tuneforge.plots import save_bars_png
 from tuneforge.atomic import atomic_file, atomic_write_json
 from tuneforge.data.clean import MISSING
 from tuneforge.errors import DataError

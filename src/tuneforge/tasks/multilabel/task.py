@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tuneforge.analysis.plots import save_bars_png
+from tuneforge.plots import save_bars_png
 from tuneforge.atomic import atomic_file, atomic_write_json
 from tuneforge.data.clean import MISSING
 from tuneforge.errors import DataError
@@ -93,7 +93,10 @@ class MultiLabelTask(Task):
         return EncodedDataset({**encoded, "labels": self.targets(frame, labels).tolist()})
 
     def validation_scores(self, targets: np.ndarray, logits: np.ndarray) -> dict[str, float]:
-        return selection_scores(np.asarray(targets) > 0.5, sigmoid(np.asarray(logits)) >= 0.5)
+        """Scores with thresholds tuned on these very rows, as the saved model will use them: a fixed 0.5
+        would score 0 for the many epochs in which rare labels stay below it, and stop training early."""
+        truth, probs = np.asarray(targets) > 0.5, sigmoid(np.asarray(logits))
+        return selection_scores(truth, probs >= np.asarray(tune_thresholds(truth, probs)))
 
     def finish_training(self, *, validation_logits, frame: pd.DataFrame, labels: list[str], train) -> dict:
         y_val = self.targets(frame, labels)

@@ -1,0 +1,83 @@
+"""RunDir owns the run folder; old runs load; metadata columns and text transforms travel with the run."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from tuneforge.config import load_config
+from tuneforge.engine.run import train
+from tuneforge.errors import RunError
+from tuneforge.models.artifact import ModelMeta
+from tuneforge.predict.predictor import Predictor
+from tuneforge.rundir import RunDir, find_model_dir
+
+from conftest import DATA, write_config
+
+
+@pytest.fixture(scope="module")
+def tfidf_run(tmp_path_factory):
+    return RunDir(train(load_config(write_config(tmp_path_factory.mktemp("rundir"), None, method="tfidf"))).run_dir)
+
+
+def test_layout_is_spelled_by_rundir(tfidf_run):
+    run = tfidf_run
+    for path in (run.run_file, run.config_file, run.data_report_file, run.metrics_file, run.model_dir, run.eval_dir, run.cost_file,
+                 run.model_card_file, run.split_file("train"), run.split_file("validation"), run.split_file("test")):
+        assert path.exists(), path
+    assert run.info()["task"] == "classify" and run.info()["status"] == "complete"
+    assert run.model_for("auto") == run.model_dir == find_model_dir(run.model_dir)
+    with pytest.raises(RunError, match=r"no compressed variant 'int8' \(available: original\)"):
+        run.model_for("int8")
+    with pytest.raises(RunError, match=r"run `tuneforge compress"):
+        run.model_for("recommended")
+
+
+def test_splits_keep_every_column_and_its_type(tfidf_run):
+    train_rows = tfidf_run.read_split("train")
+    assert {"text", "label", "source", "id"} <= set(train_rows.columns)
+    assert train_rows["label"].map(type).eq(str).all() and train_rows["source"].str.contains("reviews_train.csv:").all()
+    source = pd.read_csv(DATA / "reviews_train.csv")
+    by_id = dict(zip(source["id"].astype(str), source["sentiment"]))  # CSV cells are read as text
+    assert all(by_id[row.id] == row.label for row in train_rows.itertuples())  # the id column still names the original row
+    assert json.loads(tfidf_run.data_report_file.read_text())["columns"] == ["id"]
+
+
+def test_text_transforms_are_recorded_and_replayed(tfidf_run):
+    predictor = Predictor.load(tfidf_run.path)
+    assert predictor.meta.transforms == ["strip_html", "collapse_whitespace"]
+    html = "<p>The phone was <b>great</b> &amp;   wonderful.</p>"
+    assert predictor._clean([html]) == ["The phone was great & wonderful."]
+    assert (predictor.predict_proba([html]) == predictor.predict_proba(["The phone was great & wonderful."])).all()
+
+
+def test_models_saved_before_tasks_existed_still_load(tfidf_run, tmp_path):
+    import shutil
+
+    old = tmp_path / "old-model"
+    shutil.copytree(tfidf_run.model_dir, old)
+    meta = json.loads((old / "tuneforge.json").read_text())
+    for key in ("task", "transforms"):
+        meta.pop(key)
+    meta["format_version"] = 1
+    meta["strip_html"] = False
+    (old / "tuneforge.json").write_text(json.dumps(meta))
+    loaded = ModelMeta.read(old)
+    assert loaded.task == "classify" and loaded.transforms == ["collapse_whitespace"]
+    assert Predictor.load(old).predict(["The lamp was awful"])[0].label in loaded.labels
+
+
+def test_only_the_main_process_creates_the_run_folder(tmp_path, monkeypatch):
+    """Under a launcher, rank 1 trains in step but writes nothing: the folder and run.json are rank 0's."""
+    import tuneforge.engine.run as engine_run
+
+    main_folder = RunDir.create(tmp_path / "runs", "made-by-rank-0")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(engine_run, "share_from_main", lambda value: main_folder.path)
+    result = train(load_config(write_config(tmp_path, None, method="tfidf")))
+    assert result.run_dir == main_folder.path and result.metrics == {}
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == [main_folder.name]
+    assert not main_folder.run_file.exists() and not main_folder.model_dir.exists()
