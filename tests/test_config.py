@@ -83,3 +83,51 @@ def test_override_syntax_errors():
         apply_override({}, "train.epochs")
     with pytest.raises(ConfigError, match="is a value, not a section"):
         apply_override({"train": {"epochs": 2}}, "train.epochs.x=1")
+
+
+BOMB = "\n".join(
+    [
+        'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]',
+        *(f"{c}: &{c} [{', '.join(['*' + p] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi")),
+    ]
+)
+
+
+@pytest.mark.parametrize("where", ["train: {epochs: *i}", "tune: {space: {train.seed: {choices: *i}}}", "data: {train: x.csv, dedupe: *i}"])
+def test_yaml_alias_bomb_is_refused_quickly(tmp_path, where):
+    import time
+
+    text = f"{BOMB}\ndata: {{train: x.csv}}\n{where}\n" if not where.startswith("data") else f"{BOMB}\n{where}\n"
+    assert len(text.encode()) < 700  # a few hundred bytes that expand to 9**9 values
+    started = time.perf_counter()
+    with pytest.raises(ConfigError, match="expands to over 100,000 values"):
+        load_config(_write(tmp_path, text))
+    assert time.perf_counter() - started < 2
+
+
+def test_self_referencing_yaml_and_huge_files_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match="expands to over"):
+        load_config(_write(tmp_path, "data: &d {train: x.csv, again: *d}\n"))
+    with pytest.raises(ConfigError, match="a config file is at most 1,000,000 bytes"):
+        load_config(_write(tmp_path, "data: {train: x.csv}\n# " + "x" * 1_000_001 + "\n"))
+    with pytest.raises(ConfigError, match="expands to over"):
+        apply_override({}, "train.epochs=[&a [1,1,1,1,1,1,1,1,1,1], [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a], " + ", ".join(["[*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]"] * 1200) + "]")
+
+
+def test_error_messages_echo_only_a_short_prefix_of_a_bad_value(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_config(_write(tmp_path, {"data": {"train": "x.csv"}}), ["train.method=" + "x" * 10_000, "train.epochs=" + "y" * 5000])
+    message = str(info.value)
+    assert "train.method" in message and "train.epochs" in message
+    assert "x" * 79 in message and "x" * 81 not in message and "(10,002 characters)" in message
+    assert "y" * 81 not in message and len(message) < 1000
+    with pytest.raises(ConfigError) as info:
+        load_config(_write(tmp_path, {"data": {"train": "x.csv"}, "train": {"z" * 500: 1}}))
+    assert "z" * 81 not in str(info.value)
+
+
+@pytest.mark.parametrize("override", ["train.seed=1099511627776", "train.seed=-1", "tune.seed=4294967296"])
+def test_seed_out_of_numpy_range_is_a_config_error(tmp_path, override):
+    with pytest.raises(ConfigError, match=override.split("=")[0].replace(".", r"\.")):
+        load_config(_write(tmp_path, {"data": {"train": "x.csv"}}), [override])
+    assert load_config(_write(tmp_path, {"data": {"train": "x.csv"}}), ["train.seed=4294967295"]).train.seed == 2**32 - 1

@@ -2,7 +2,8 @@
 
 A crash never leaves a half-written file, or a model folder that looks complete.
 New files get the permissions the umask allows (like any `open`), not the
-0600 / 0700 that `mkstemp` / `mkdtemp` would leave behind.
+0600 / 0700 that `mkstemp` / `mkdtemp` (or safetensors, which writes its files
+0600) would leave behind: a model folder is meant to be read by the service user.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp
+        apply_umask(tmp)
         fsync_tree(tmp)
         if path.exists():
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
@@ -90,6 +92,17 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def apply_umask(root: Path) -> None:
+    """Give every file under `root` 0666 and every folder 0777, less the umask, whatever wrote them."""
+    mask = _umask()
+    for dirpath, dirs, files in os.walk(root):
+        os.chmod(dirpath, 0o777 & ~mask)
+        for name in files:
+            path = os.path.join(dirpath, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o666 & ~mask)
 
 
 def fsync_tree(root: Path) -> None:

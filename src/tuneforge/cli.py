@@ -5,9 +5,12 @@ Exit codes: 0 success, 2 usage / config / data error (message on stderr), 1 othe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -150,7 +153,8 @@ def predict(
         raise UsageProblem("give either TEXT arguments or --input/--output, not both")
     predictor = Predictor.load(run_dir, batch_size=batch_size, variant=variant, long_texts=long_texts)
     if input is not None:
-        stats = score_file(predictor, input, output, text_column=text_column, encoding=encoding)
+        with _exit_on_sigterm():  # the unfinished output's temporary file is removed on the way out
+            stats = score_file(predictor, input, output, text_column=text_column, encoding=encoding)
         err.print(f"scored {stats['rows']} rows in {stats['seconds']} s")
         print(stats["output"])
         return
@@ -171,14 +175,19 @@ def serve(
     host: Annotated[Optional[str], typer.Option(help="Interface to bind (default 127.0.0.1).")] = None,
     port: Annotated[Optional[int], typer.Option(help="TCP port (default 8000).")] = None,
     overrides: SetOption = None,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="Serve a non-loopback --host without API keys (otherwise refused).")
+    ] = False,
 ) -> None:
-    """Serve runs over HTTP: POST /v1/classify, GET /v1/models, /healthz, /readyz, /metrics, /docs."""
+    """Serve runs over HTTP: POST /v1/classify, GET /v1/models, /healthz, /readyz, /metrics, /docs.
+
+    API keys: TUNEFORGE_API_KEYS (comma-separated) or --set serve.api_keys_file=FILE."""
     from tuneforge.serve.server import serve as run_server
     from tuneforge.serve.settings import load_serve_settings
 
-    extra = [f"serve.host={host}"] if host else []
+    extra = [f"serve.host={json.dumps(host)}"] if host else []  # quoted: '::' is YAML for a mapping
     extra += [f"serve.port={port}"] if port is not None else []
-    run_server(run_dirs, load_serve_settings([*(overrides or []), *extra]))
+    run_server(run_dirs, load_serve_settings([*(overrides or []), *extra]), no_auth=no_auth)
 
 
 @app.command()
@@ -264,6 +273,26 @@ def runs(directory: Annotated[Path, typer.Option("--dir", help="Parent directory
     for row in rows:
         table.add_row(*row)
     out.print(table)
+
+
+@contextlib.contextmanager
+def _exit_on_sigterm():
+    """SIGTERM raises SystemExit(143) in the main thread, so `finally` and cleanup blocks run.
+
+    The default action kills the process where it stands and leaves temporary files behind.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _print_metrics(metrics: dict) -> None:

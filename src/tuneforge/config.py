@@ -24,6 +24,14 @@ EmptyTextPolicy = Literal["error", "drop"]
 # Paths under `data` given in a config file are relative to that file.
 DATA_PATH_KEYS = ("train", "validation", "test")
 
+# A config is a few hundred values. YAML aliases can make a tiny file expand into
+# billions ("billion laughs"), which validation or an error message would walk:
+# refuse big files, and documents that expand past MAX_CONFIG_VALUES.
+MAX_CONFIG_BYTES = 1_000_000
+MAX_CONFIG_VALUES = 100_000
+SHOWN_CHARS = 80  # of a bad value echoed in an error message
+SEED_MAX = 2**32 - 1  # numpy's legacy seeding accepts no more
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -104,7 +112,7 @@ class TrainConfig(_Section):
     batch_size: int = Field(16, ge=1, le=4096, description="Examples per optimisation step (per device).")
     eval_batch_size: int = Field(64, ge=1, le=4096, description="Examples per forward pass when predicting.")
     max_length: int = Field(128, ge=8, le=8192, description="Tokens kept per text; longer texts are truncated.")
-    seed: int = Field(42, ge=0, description="Seed for splits, initialisation, shuffling and dropout.")
+    seed: int = Field(42, ge=0, le=SEED_MAX, description="Seed for splits, initialisation, shuffling and dropout (0 to 2**32-1).")
     weight_decay: float = Field(0.01, ge=0, le=1, description="AdamW weight decay.")
     warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Share of steps spent warming the learning rate up.")
     scheduler: Scheduler = Field("cosine", description="Learning-rate decay after warmup.")
@@ -195,7 +203,7 @@ class TuneConfig(_Section):
     timeout_s: float | None = Field(None, gt=0, description="Start no new trial after this many seconds.")
     storage: str | None = Field(None, description="SQLAlchemy URL shared by workers; default a SQLite file in the study folder.")
     study_name: str | None = Field(None, description="Study (and folder) name; default '<method>-<data>'.")
-    seed: int | None = Field(None, description="Sampler seed for a reproducible search order (single process).")
+    seed: int | None = Field(None, ge=0, le=SEED_MAX, description="Sampler seed for a reproducible search order (single process).")
 
 
 class RunConfig(_Section):
@@ -231,18 +239,45 @@ def validate_config(raw: dict[str, Any]) -> RunConfig:
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: {size:,} bytes; a config file is at most {MAX_CONFIG_BYTES:,} bytes")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: YAML nested too deeply") from None
+    check_expansion(raw, str(path))
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections (data, model, train, ...)")
     _anchor_data_paths(raw, path.parent)
     return raw
+
+
+def check_expansion(value: Any, where: str, limit: int = MAX_CONFIG_VALUES) -> None:
+    """Refuse a document that expands to more than `limit` values once aliases are followed.
+
+    PyYAML shares aliased objects, so loading a "billion laughs" file is cheap; walking
+    it (validation, an error message, saving the config) is not. Counting stops at the limit.
+    """
+    count, stack = 0, [value]
+    while stack:
+        item = stack.pop()
+        count += 1
+        if count > limit:
+            raise ConfigError(
+                f"{where}: expands to over {limit:,} values (YAML aliases '*name' repeat anchored parts); a config is far smaller"
+            )
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple, set)):
+            stack.extend(item)
 
 
 def _anchor_data_paths(raw: dict[str, Any], base_dir: Path) -> None:
@@ -258,20 +293,21 @@ def _anchor_data_paths(raw: dict[str, Any], base_dir: Path) -> None:
 def apply_override(raw: dict[str, Any], item: str) -> None:
     """Apply one `section.key=value` override; the value is parsed as YAML (2 -> int, [a,b] -> list)."""
     if "=" not in item:
-        raise ConfigError(f"override {item!r} must look like KEY=VALUE, e.g. train.epochs=2")
+        raise ConfigError(f"override {shorten(item)} must look like KEY=VALUE, e.g. train.epochs=2")
     key, _, text = item.partition("=")
     parts = [p for p in key.strip().split(".")]
     if not all(parts):
-        raise ConfigError(f"override {item!r}: bad key {key!r}")
+        raise ConfigError(f"override {shorten(item)}: bad key {shorten(key)}")
     try:
         value = yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):
         value = text
+    check_expansion(value, f"override {shorten(item)}")
     node = raw
     for i, part in enumerate(parts[:-1]):
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
-            raise ConfigError(f"override {item!r}: {'.'.join(parts[: i + 1])} is a value, not a section")
+            raise ConfigError(f"override {shorten(item)}: {'.'.join(parts[: i + 1])} is a value, not a section")
         node = child
     node[parts[-1]] = value
 
@@ -283,7 +319,7 @@ def load_section(model: type[SettingsT], section: str, overrides: list[str] | No
         key = item.split("=", 1)[0]
         if not key.startswith(f"{section}."):
             raise ConfigError(
-                f"override {item!r}: these settings start with '{section}.' (e.g. {section}.{next(iter(model.model_fields))}=...)"
+                f"override {shorten(item)}: these settings start with '{section}.' (e.g. {section}.{next(iter(model.model_fields))}=...)"
             )
         apply_override(raw, item[len(section) + 1 :])
     try:
@@ -296,7 +332,7 @@ def format_validation_error(exc: ValidationError, *, root: type[BaseModel] | Non
     """One line per problem: the dotted setting, what is wrong, what is allowed."""
     lines = ["invalid config:"]
     for err in exc.errors():
-        loc = prefix + ".".join(str(p) for p in err["loc"])
+        loc = prefix + ".".join(shorten(p, quote=False) for p in err["loc"])
         lines.append(f"  {loc or '(top level)'}: {_describe(err, root or RunConfig)}")
     return "\n".join(lines)
 
@@ -310,8 +346,21 @@ def _describe(err: dict[str, Any], root: type[BaseModel]) -> str:
     if kind == "missing":
         return "required setting is missing"
     if kind == "literal_error":
-        return f"must be one of {err['ctx']['expected']}; got {got!r}"
-    return f"{err['msg']}; got {got!r}"
+        return f"must be one of {err['ctx']['expected']}; got {shorten(got)}"
+    return f"{err['msg']}; got {shorten(got)}"
+
+
+def shorten(value: Any, *, quote: bool = True) -> str:
+    """A bad value as error messages echo it: its first SHOWN_CHARS characters, and how long it was.
+
+    A value may be huge (a pasted file, an expanded alias); the message names the setting, it need not repeat it all.
+    """
+    if isinstance(value, (dict, list, tuple)) and len(value) > SHOWN_CHARS:
+        return f"a {type(value).__name__} of {len(value):,} items"
+    text = repr(value) if quote else str(value)
+    if len(text) <= SHOWN_CHARS:
+        return text
+    return f"{text[:SHOWN_CHARS]}... ({len(text):,} characters)"
 
 
 def _allowed_keys(root: type[BaseModel], loc: tuple) -> list[str]:

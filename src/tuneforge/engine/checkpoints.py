@@ -18,7 +18,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from tuneforge.atomic import atomic_write_json, fsync_tree
+from tuneforge.atomic import apply_umask, atomic_write_json, fsync_tree
 
 logger = logging.getLogger(__name__)
 MARKER = "tuneforge-complete.json"
@@ -45,6 +45,7 @@ class CompleteCheckpointMarker(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if folder.is_dir() and state.is_world_process_zero:
+            apply_umask(folder)
             fsync_tree(folder)
             atomic_write_json(folder / MARKER, {"step": state.global_step, "epoch": state.epoch, "files": _manifest(folder)})
         return control

@@ -25,8 +25,9 @@ class BodyLimitMiddleware:
         chunks, size, more = [], 0, True
         while more:  # buffer (bounded) so a chunked body cannot exceed the limit either
             message = await receive()
-            if message["type"] == "http.disconnect":
-                return
+            if message["type"] == "http.disconnect":  # gone mid-body (or cut by serve.read_timeout_s): answer for the
+                # metrics and the middleware above, which would report a missing response as a 500; nobody reads it
+                return await _reject(send, 400, "client disconnected before the body was complete", "client_disconnected")
             body = message.get("body", b"")
             size += len(body)
             if size > self.max_body_bytes:

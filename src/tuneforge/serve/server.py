@@ -1,4 +1,8 @@
-"""Run the service with uvicorn; SIGTERM drains in-flight requests, then exits 0."""
+"""Run the service with uvicorn; SIGTERM drains in-flight requests, then exits 0.
+
+Connections are guarded (`serve/connections.py`: read deadline, connection cap) and
+the log is filtered (`serve/logs.py`: repeats counted, query strings hidden).
+"""
 
 from __future__ import annotations
 
@@ -6,28 +10,34 @@ import logging
 import signal
 
 from tuneforge.serve.app import build_state, create_app
+from tuneforge.serve.auth import check_exposure
+from tuneforge.serve.connections import accept_backlog, check_file_limit, guarded_protocol
+from tuneforge.serve.logs import install as install_log_filters
 from tuneforge.serve.registry import load_models, parse_model_specs
 from tuneforge.serve.settings import ServeSettings
 
 logger = logging.getLogger(__name__)
 
 
-def build_service(model_specs: list[str], settings: ServeSettings):
-    """The app and its state; models load in the app's lifespan (specs are checked now)."""
+def build_service(model_specs: list[str], settings: ServeSettings, *, no_auth: bool = False):
+    """The app and its state; models load in the app's lifespan (specs and keys are checked now)."""
     specs = parse_model_specs(model_specs)
     for _, run_dir in specs:  # fail before binding a port if a run is missing or unfinished
         from tuneforge.rundir import find_model_dir
 
         find_model_dir(run_dir, settings.variant)
     state = build_state(settings)
+    check_exposure(settings.host, state.key_digests, no_auth)
     app = create_app(state, load=lambda: load_models(specs, settings, state.metrics))
     return app, state
 
 
-def serve(model_specs: list[str], settings: ServeSettings) -> None:
+def serve(model_specs: list[str], settings: ServeSettings, *, no_auth: bool = False) -> None:
     import uvicorn
 
-    app, state = build_service(model_specs, settings)
+    app, state = build_service(model_specs, settings, no_auth=no_auth)
+    if problem := check_file_limit(settings.max_connections):
+        logger.warning(problem)
 
     class DrainingServer(uvicorn.Server):
         def handle_exit(self, sig, frame):
@@ -42,9 +52,13 @@ def serve(model_specs: list[str], settings: ServeSettings) -> None:
         app,
         host=settings.host,
         port=settings.port,
+        http=guarded_protocol(max_connections=settings.max_connections, read_timeout_s=settings.read_timeout_s),
+        backlog=accept_backlog(settings.max_connections),
+        timeout_keep_alive=settings.keep_alive_s,  # type: ignore[arg-type]  # a float works: it goes to call_later
         timeout_graceful_shutdown=settings.drain_seconds,
         log_level="info",
-        access_log=True,  # method, path and status only: bodies are never logged
+        access_log=True,  # method, path (no query) and status only: bodies are never logged
         server_header=False,
     )
+    install_log_filters()  # after uvicorn.Config, which configures its loggers
     DrainingServer(config).run()

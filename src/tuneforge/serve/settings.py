@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tuneforge.config import load_section
+from tuneforge.serve.connections import default_max_connections
 
 
 class ServeSettings(BaseModel):
@@ -22,6 +23,14 @@ class ServeSettings(BaseModel):
     max_texts: int = Field(32, ge=1, le=4096, description="Most texts in one request (422 above).")
     max_chars: int = Field(20_000, ge=1, description="Longest text in characters (422 above).")
     drain_seconds: float = Field(10.0, ge=0, le=600, description="On SIGTERM, time allowed for in-flight requests.")
+    max_connections: int = Field(
+        default_factory=default_max_connections,
+        ge=1,
+        description="Open connections at most; beyond it the longest-idle one is closed, or the request gets 503 when all are busy. "
+        "Default 1000, or half the open-file limit less 64.",
+    )
+    read_timeout_s: float = Field(10.0, gt=0, le=600, description="A request's headers and body must arrive within this; else the connection is closed.")
+    keep_alive_s: float = Field(5.0, gt=0, le=600, description="An idle kept-alive connection is closed after this.")
     variant: str = Field(
         "auto",
         description="Model variant: auto (recommended if compressed), original, recommended, or a compressed variant (int8, distill-int8, ...).",
