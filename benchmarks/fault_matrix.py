@@ -72,7 +72,7 @@ def slowloris(port):
 
 
 def slow_body(port):
-    return sockets(port, 60, b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"texts\": [")
+    return sockets(port, 60, b'POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"texts": [')
 
 
 def garbage(port):

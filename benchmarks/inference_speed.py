@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from tuneforge.compress.run import compress_run
-from tuneforge.rundir import RunDir
 from tuneforge.predict.predictor import Predictor
+from tuneforge.rundir import RunDir
 
 
 def encoder_flops(tokenizer, folder: Path, texts: list[str], max_length: int) -> float:

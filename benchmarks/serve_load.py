@@ -50,17 +50,22 @@ def ensure_run(run: str | None) -> Path:
     return train(config).run_dir
 
 
-def start(cmd: list[str], port: int, env: dict) -> subprocess.Popen:
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
-    deadline = time.time() + 180
+def wait_until_up(proc, port: int, *, path: str = "/healthz", what: str = "server", timeout: float = 180):
+    """Poll `path` until it answers 200; kill `proc` and stop the benchmark if it never does."""
+    deadline = time.time() + timeout
     while time.time() < deadline:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"http://127.0.0.1:{port}{path}", timeout=1).status_code == 200:
                 return proc
         except httpx.TransportError:
             time.sleep(0.5)
     proc.kill()
-    raise SystemExit(f"server did not start: {' '.join(cmd)}")
+    raise SystemExit(f"{what} did not become ready")
+
+
+def start(cmd: list[str], port: int, env: dict) -> subprocess.Popen:
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    return wait_until_up(proc, port, what=" ".join(cmd))
 
 
 class KeepAliveConnection:

@@ -31,7 +31,7 @@ import numpy as np
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serve_load import KeepAliveConnection, free_port, short_texts  # noqa: E402
+from serve_load import KeepAliveConnection, free_port, short_texts, wait_until_up  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 POISON = {
@@ -62,18 +62,14 @@ def start_server(run_dir: Path, port: int, log_path: Path, extra: list[str]) -> 
     sets = [arg for s in extra for arg in ("--set", s)]
     log = open(log_path, "w")
     proc = psutil.Popen(
-        [sys.executable, "-m", "tuneforge.cli", "serve", str(run_dir), "--port", str(port), *sets], stdout=log, stderr=log, env=env, cwd=ROOT
+        [sys.executable, "-m", "tuneforge.cli", "serve", str(run_dir), "--port", str(port), *sets],
+        stdout=log,
+        stderr=log,
+        env=env,
+        cwd=ROOT,
     )
     log.close()
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.5)
-    proc.kill()
-    raise SystemExit(f"server did not become ready; see {log_path}")
+    return wait_until_up(proc, port, path="/readyz", what=f"server (see {log_path})")
 
 
 async def drive(port: int, texts: list[str], *, duration: float, rate: float, clients: int, poison: float, on_sample) -> dict:
@@ -151,7 +147,9 @@ async def drive(port: int, texts: list[str], *, duration: float, rate: float, cl
 
 def metric_500s(port: int) -> float:
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("tuneforge_requests_total{") and 'status="5' in line)
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("tuneforge_requests_total{") and 'status="5' in line
+    )
 
 
 def main() -> None:
@@ -175,7 +173,11 @@ def main() -> None:
     try:
         asyncio.run(drive(port, texts, duration=5, rate=args.rate, clients=args.clients, poison=0, on_sample=lambda t: None))  # warm-up
         rss_start = server.memory_info().rss
-        print(f"soak: {args.rate} req/s from {args.clients} clients for {args.duration:.0f} s, {args.poison:.0%} poison ...", file=sys.stderr, flush=True)
+        print(
+            f"soak: {args.rate} req/s from {args.clients} clients for {args.duration:.0f} s, {args.poison:.0%} poison ...",
+            file=sys.stderr,
+            flush=True,
+        )
         result = asyncio.run(
             drive(
                 port,

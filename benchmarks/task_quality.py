@@ -19,7 +19,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-HEADLINE = {"multilabel": ("micro_f1", "macro_f1", "accuracy"), "entities": ("micro_f1", "macro_f1", "accuracy"), "classify": ("accuracy", "macro_f1", "micro_f1")}
+HEADLINE = {
+    "multilabel": ("micro_f1", "macro_f1", "accuracy"),
+    "entities": ("micro_f1", "macro_f1", "accuracy"),
+    "classify": ("accuracy", "macro_f1", "micro_f1"),
+}
 
 
 def run_one(config: Path, method: str, runs_dir: Path, extra: list[str]) -> dict:
@@ -53,10 +57,17 @@ def gazetteer_baseline(run_dir: str) -> dict:
     lexicon = {name: counts.most_common(1)[0][0] for name, counts in types.items()}
     pattern = re.compile("|".join(rf"(?<!\w){re.escape(n)}(?!\w)" for n in sorted(lexicon, key=len, reverse=True)))
     _, test = run.evaluation_split()
-    predicted = [[{"start": m.start(), "end": m.end(), "label": lexicon[m.group()]} for m in pattern.finditer(text)] for text in test["text"]]
+    predicted = [
+        [{"start": m.start(), "end": m.end(), "label": lexicon[m.group()]} for m in pattern.finditer(text)] for text in test["text"]
+    ]
     labels = sorted({s["label"] for spans in test["label"] for s in spans})
     metrics = entity_metrics(test["label"].tolist(), predicted, labels)
-    return {"method": "gazetteer (baseline)", "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))}, "wall_seconds": None, "peak_rss_mb": None}
+    return {
+        "method": "gazetteer (baseline)",
+        "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
+        "wall_seconds": None,
+        "peak_rss_mb": None,
+    }
 
 
 def main() -> None:
@@ -87,7 +98,9 @@ def main() -> None:
     out = args.out or Path("benchmarks/results") / f"{args.config.stem}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     machine = {"python": platform.python_version(), "cpu_count": __import__("os").cpu_count(), "machine": platform.machine()}
-    out.write_text(json.dumps({"config": str(args.config), "task": task, "overrides": args.set, "machine": machine, "results": rows}, indent=2) + "\n")
+    out.write_text(
+        json.dumps({"config": str(args.config), "task": task, "overrides": args.set, "machine": machine, "results": rows}, indent=2) + "\n"
+    )
     print(f"wrote {out}", file=sys.stderr)
 
 

@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 from tuneforge.config import load_config
-from tuneforge.rundir import RunDir
 from tuneforge.engine.run import train
+from tuneforge.rundir import RunDir
 from tuneforge.tune.study import tune
 
 BASE = {"data": {"train": "bundled:bbc-news"}, "model": {"name": "minilm-l6"}}

@@ -66,3 +66,18 @@ def write_config(tmp_path: Path, model: Path | None, **train) -> Path:
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path
+
+
+def run_cli(monkeypatch, capsys, *args):
+    """Run `tuneforge ARGS...` in-process; returns (exit code, stdout, stderr)."""
+    import sys
+
+    import pytest
+
+    from tuneforge.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["tuneforge", *map(str, args)])
+    with pytest.raises(SystemExit) as info:
+        main()
+    captured = capsys.readouterr()
+    return info.value.code, captured.out, captured.err

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
+from tuneforge.predict.batcher import MicroBatcher
 from tuneforge.predict.predictor import Predictor
 from tuneforge.serve.app import ServiceState, create_app
-from tuneforge.predict.batcher import MicroBatcher
 from tuneforge.serve.metrics import ServiceMetrics
 from tuneforge.serve.registry import ServedModel, load_models, parse_model_specs
 from tuneforge.serve.settings import ServeSettings

@@ -11,7 +11,7 @@ FEELINGS = ["great", "awful", "fine", "broken"]
 
 
 def multilabel_rows(n: int, seed: int = 0) -> list[dict]:
-    """"The phone and the lamp arrived" -> ["lamp", "phone"]; some texts name no product (no label)."""
+    """ "The phone and the lamp arrived" -> ["lamp", "phone"]; some texts name no product (no label)."""
     rng = random.Random(seed)
     rows = []
     for i in range(n):
@@ -25,14 +25,14 @@ def multilabel_rows(n: int, seed: int = 0) -> list[dict]:
 
 
 def entity_rows(n: int, seed: int = 0) -> list[dict]:
-    """"The lamp was great and the book was awful" with PRODUCT and FEELING spans (character offsets)."""
+    """ "The lamp was great and the book was awful" with PRODUCT and FEELING spans (character offsets)."""
     rng = random.Random(seed)
     rows = []
     for _ in range(n):
         parts, spans, text = [], [], ""
         for k in range(rng.choice([1, 2])):
             product, feeling = rng.choice(PRODUCTS), rng.choice(FEELINGS)
-            prefix = ("The " if k == 0 else " and the ")
+            prefix = "The " if k == 0 else " and the "
             start = len(text) + len(prefix)
             text += f"{prefix}{product} was {feeling}"
             spans.append({"start": start, "end": start + len(product), "label": "PRODUCT"})

@@ -5,10 +5,10 @@ import pytest
 from transformers import AutoTokenizer
 
 from tuneforge.config import load_config
+from tuneforge.engine.run import train
 from tuneforge.errors import ConfigError
 from tuneforge.predict.chunking import average_by_owner, split_windows, window_counts, window_tokens
 from tuneforge.predict.predictor import Predictor
-from tuneforge.engine.run import train
 
 from conftest import write_config
 

@@ -1,22 +1,11 @@
 """The CLI as a user meets it: exit codes, messages on stderr, run directory printed last."""
 
 import json
-import sys
 
 import pandas as pd
 import pytest
 
-from tuneforge.cli import main
-
-from conftest import DATA, write_config
-
-
-def run_cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["tuneforge", *map(str, args)])
-    with pytest.raises(SystemExit) as info:
-        main()
-    captured = capsys.readouterr()
-    return info.value.code, captured.out, captured.err
+from conftest import DATA, run_cli, write_config
 
 
 @pytest.fixture(scope="module")

@@ -10,16 +10,18 @@ from tuneforge.compress.run import compress_run, recommend
 from tuneforge.compress.settings import CompressSettings
 from tuneforge.compress.variants import CompressionError
 from tuneforge.config import load_config
+from tuneforge.engine.run import train
 from tuneforge.errors import ConfigError, MissingDependencyError, RunError
 from tuneforge.predict.predictor import Predictor
-from tuneforge.engine.run import train
 
 from conftest import write_config
 
 
 @pytest.fixture(scope="module")
 def full_run(tiny_bert, tmp_path_factory):
-    return train(load_config(write_config(tmp_path_factory.mktemp("compress"), tiny_bert, method="full", epochs=3, keep="fine-tuned"))).run_dir
+    return train(
+        load_config(write_config(tmp_path_factory.mktemp("compress"), tiny_bert, method="full", epochs=3, keep="fine-tuned"))
+    ).run_dir
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,10 @@ from tuneforge.compress.run import compress_run, parse_methods, plan_variants
 from tuneforge.compress.settings import CompressSettings, load_compress_settings
 from tuneforge.compress.students import heads_to_drop
 from tuneforge.config import load_config
+from tuneforge.engine.run import train
 from tuneforge.errors import ConfigError
 from tuneforge.models.surgery import UnsupportedArchitectureError, encoder_layers, head_counts, keep_layers, prune_heads, spread_layers
 from tuneforge.predict.predictor import Predictor
-from tuneforge.engine.run import train
 
 from conftest import write_config
 
@@ -25,7 +25,9 @@ SETTINGS = CompressSettings(epochs=2, recover_epochs=1, learning_rate=1e-3, batc
 
 @pytest.fixture(scope="module")
 def teacher_run(tiny_bert, tmp_path_factory):
-    return train(load_config(write_config(tmp_path_factory.mktemp("students"), tiny_bert, method="full", epochs=3, keep="fine-tuned"))).run_dir
+    return train(
+        load_config(write_config(tmp_path_factory.mktemp("students"), tiny_bert, method="full", epochs=3, keep="fine-tuned"))
+    ).run_dir
 
 
 @pytest.fixture(scope="module")

@@ -111,7 +111,12 @@ def test_self_referencing_yaml_and_huge_files_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="a config file is at most 1,000,000 bytes"):
         load_config(_write(tmp_path, "data: {train: x.csv}\n# " + "x" * 1_000_001 + "\n"))
     with pytest.raises(ConfigError, match="expands to over"):
-        apply_override({}, "train.epochs=[&a [1,1,1,1,1,1,1,1,1,1], [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a], " + ", ".join(["[*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]"] * 1200) + "]")
+        apply_override(
+            {},
+            "train.epochs=[&a [1,1,1,1,1,1,1,1,1,1], [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a], "
+            + ", ".join(["[*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]"] * 1200)
+            + "]",
+        )
 
 
 def test_error_messages_echo_only_a_short_prefix_of_a_bad_value(tmp_path):

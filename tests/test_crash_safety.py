@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 from tuneforge.config import load_config
-from tuneforge.errors import ResourceError
-from tuneforge.rundir import RunDir
 from tuneforge.engine.checkpoints import MARKER, checkpoints, verify_checkpoint
 from tuneforge.engine.run import train
+from tuneforge.errors import ResourceError
+from tuneforge.rundir import RunDir
 
 from conftest import write_config
 

@@ -5,13 +5,12 @@ import pytest
 
 from tuneforge.config import DataConfig
 from tuneforge.data.clean import normalize_text
-from tuneforge.data.read import read_table
 from tuneforge.data.prepare import prepare_data
-from tuneforge.tasks import get_task
+from tuneforge.data.read import read_table
 from tuneforge.errors import DataError
+from tuneforge.tasks import get_task
 
 from conftest import DATA
-
 
 CLASSIFY = get_task("classify")
 
@@ -112,7 +111,9 @@ def test_unknown_extension_and_missing_file(tmp_path):
 
 def test_cleaning_counts_what_it_removed_and_changed():
     data = prepare_data(
-        _cfg(DATA / "reviews_train.csv", test=str(DATA / "reviews_test.csv"), validation=str(DATA / "reviews_validation.jsonl")), seed=0, task=CLASSIFY
+        _cfg(DATA / "reviews_train.csv", test=str(DATA / "reviews_test.csv"), validation=str(DATA / "reviews_validation.jsonl")),
+        seed=0,
+        task=CLASSIFY,
     )
     train = data.report["files"]["train"]
     assert train["rows_read"] == 61

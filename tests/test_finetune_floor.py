@@ -69,8 +69,17 @@ def test_warm_start_begins_at_the_probe_score_and_keeps_mean_pooling(tmp_path, t
 
 
 def test_early_stopping_decides_the_length_and_the_summary_says_why(tmp_path, tiny_bert):
-    config = write_config(tmp_path, tiny_bert, method="full", epochs=None, max_epochs=8, learning_rate=1e-12,
-                          head_learning_rate=1e-12, early_stopping_patience=1, keep="fine-tuned")
+    config = write_config(
+        tmp_path,
+        tiny_bert,
+        method="full",
+        epochs=None,
+        max_epochs=8,
+        learning_rate=1e-12,
+        head_learning_rate=1e-12,
+        early_stopping_patience=1,
+        keep="fine-tuned",
+    )
     result = train(load_config(config))
     info = result.train_info
     assert info["planned_epochs"] == 8 and info["stopped_epoch"] < 8
@@ -93,8 +102,9 @@ def test_a_fine_tune_below_its_probe_keeps_the_probe(tmp_path, tiny_bert):
 
 
 def test_keep_fine_tuned_keeps_it_even_below_the_probe(tmp_path, tiny_bert):
-    config = write_config(tmp_path, tiny_bert, method="full", epochs=1, warm_start="none", learning_rate=1e-12,
-                          head_learning_rate=1e-12, keep="fine-tuned")
+    config = write_config(
+        tmp_path, tiny_bert, method="full", epochs=1, warm_start="none", learning_rate=1e-12, head_learning_rate=1e-12, keep="fine-tuned"
+    )
     result = train(load_config(config))
     assert result.train_info["kept"] == "fine-tuned" and ModelMeta.read(RunDir(result.run_dir).model_dir).kind == "transformer"
 
@@ -103,10 +113,14 @@ def test_multilabel_warm_start_loads_one_row_per_label(tmp_path, tiny_bert):
     from task_data import multilabel_rows, write_jsonl
 
     data = write_jsonl(tmp_path / "ml.jsonl", multilabel_rows(120, seed=4))
-    config = validate_config({
-        "task": "multilabel", "data": {"train": str(data), "label_column": "tags"}, "model": {"name": str(tiny_bert)},
-        "train": {"method": "lora", "epochs": 1, "batch_size": 8, "max_length": 24, "seed": 1},
-        "output": {"dir": str(tmp_path / "runs")},
-    })
+    config = validate_config(
+        {
+            "task": "multilabel",
+            "data": {"train": str(data), "label_column": "tags"},
+            "model": {"name": str(tiny_bert)},
+            "train": {"method": "lora", "epochs": 1, "batch_size": 8, "max_length": 24, "seed": 1},
+            "output": {"dir": str(tmp_path / "runs")},
+        }
+    )
     info = train(config).train_info
     assert info["warm_start"] == "probe" and "probe_validation_macro_f1" in info

@@ -12,25 +12,16 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from tuneforge.cli import main
 from tuneforge.config import load_config
 from tuneforge.engine.run import train
 from tuneforge.predict.batcher import MicroBatcher
 from tuneforge.predict.predictor import Predictor
 from tuneforge.rundir import list_runs
 
-from conftest import DATA, write_config
+from conftest import DATA, run_cli, write_config
 from serve_helpers import make_app
 
 JSON = {"content-type": "application/json"}
-
-
-def run_cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["tuneforge", *map(str, args)])
-    with pytest.raises(SystemExit) as info:
-        main()
-    captured = capsys.readouterr()
-    return info.value.code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")
@@ -210,9 +201,9 @@ def test_predict_refuses_to_overwrite_its_input(monkeypatch, capsys, tmp_path, t
 
 def test_predict_keeps_input_columns_named_like_predictions(monkeypatch, capsys, tmp_path, tfidf_run):
     src = tmp_path / "in.csv"
-    pd.DataFrame({"text": ["The phone was great and wonderful.", "The lamp was awful"], "label": ["mine-1", "mine-2"], "score": [7, 8]}).to_csv(
-        src, index=False
-    )
+    pd.DataFrame(
+        {"text": ["The phone was great and wonderful.", "The lamp was awful"], "label": ["mine-1", "mine-2"], "score": [7, 8]}
+    ).to_csv(src, index=False)
     dst = tmp_path / "out.csv"
     code, _, err = run_cli(monkeypatch, capsys, "predict", tfidf_run, "--input", src, "--output", dst)
     assert code == 0, err
@@ -305,7 +296,9 @@ def test_null_values_exit_2_naming_file_row_and_column(monkeypatch, capsys, tmp_
     assert code == 2 and f"{path}{where}" in err and f"column {column} is empty" in err, err
 
 
-@pytest.mark.parametrize(("header", "short", "column"), [("review,sentiment", "only text", "'sentiment'"), ("sentiment,review", "positive", "'review'")])
+@pytest.mark.parametrize(
+    ("header", "short", "column"), [("review,sentiment", "only text", "'sentiment'"), ("sentiment,review", "positive", "'review'")]
+)
 def test_csv_row_with_too_few_fields_exits_2_naming_line_and_column(monkeypatch, capsys, tmp_path, header, short, column):
     first = header.split(",")[0]
     lines = [",".join([r[first], r["sentiment" if first == "review" else "review"]]) for r in _rows()]
@@ -314,7 +307,6 @@ def test_csv_row_with_too_few_fields_exits_2_naming_line_and_column(monkeypatch,
     path.write_text(header + "\n" + "\n".join(lines) + "\n")
     code, _, err = run_cli(monkeypatch, capsys, "-q", "train", write_config(tmp_path, None, method="tfidf"), "--set", f"data.train={path}")
     assert code == 2 and f"{path}:7:" in err and f"column {column} is empty" in err, err
-
 
 
 # -- API keys --------------------------------------------------------------------------------
@@ -379,12 +371,16 @@ def test_bearer_scheme_is_case_insensitive(tfidf_run):
 def test_bad_output_dir_exits_2(monkeypatch, capsys, tmp_path, output_dir):
     (tmp_path / "a-file").write_text("x")
     target = output_dir if output_dir.startswith("/") else str(tmp_path / output_dir)
-    code, _, err = run_cli(monkeypatch, capsys, "-q", "train", write_config(tmp_path, None, method="tfidf"), "--set", f"output.dir={target}")
+    code, _, err = run_cli(
+        monkeypatch, capsys, "-q", "train", write_config(tmp_path, None, method="tfidf"), "--set", f"output.dir={target}"
+    )
     assert code == 2 and "output.dir" in err and "Traceback" not in err
 
 
 def test_seed_beyond_numpy_range_exits_2(monkeypatch, capsys, tmp_path):
-    code, _, err = run_cli(monkeypatch, capsys, "-q", "train", write_config(tmp_path, None, method="tfidf"), "--set", "train.seed=1099511627776")
+    code, _, err = run_cli(
+        monkeypatch, capsys, "-q", "train", write_config(tmp_path, None, method="tfidf"), "--set", "train.seed=1099511627776"
+    )
     assert code == 2 and "train.seed" in err and "4294967295" in err and "Traceback" not in err
 
 
@@ -439,7 +435,9 @@ def test_repeat_filter_passes_one_identical_warning_per_window_and_counts_the_re
         log.removeHandler(handler)
     assert seen[:4] == ["accept failed: EMFILE", "another problem", "info lines are never held back", "info lines are never held back"]
     assert len(seen) == 5 and seen[4].startswith("accept failed: EMFILE [repeated 999 more times")
-    record = logging.LogRecord("uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d', ("c", "GET", "/x?api_key=s3cret", "1.1", 200), None)
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d', ("c", "GET", "/x?api_key=s3cret", "1.1", 200), None
+    )
     HideQueryString().filter(record)
     assert "s3cret" not in record.getMessage() and "/x?[query not logged]" in record.getMessage()
 

@@ -6,9 +6,9 @@ import sys
 import pytest
 
 from tuneforge.config import load_config
-from tuneforge.rundir import RunDir
 from tuneforge.engine.checkpoints import MARKER, CompleteCheckpointMarker, checkpoints
 from tuneforge.engine.run import train
+from tuneforge.rundir import RunDir
 
 from conftest import write_config
 

@@ -24,8 +24,19 @@ def tfidf_run(tmp_path_factory):
 
 def test_layout_is_spelled_by_rundir(tfidf_run):
     run = tfidf_run
-    for path in (run.run_file, run.config_file, run.data_report_file, run.metrics_file, run.model_dir, run.eval_dir, run.cost_file,
-                 run.model_card_file, run.split_file("train"), run.split_file("validation"), run.split_file("test")):
+    for path in (
+        run.run_file,
+        run.config_file,
+        run.data_report_file,
+        run.metrics_file,
+        run.model_dir,
+        run.eval_dir,
+        run.cost_file,
+        run.model_card_file,
+        run.split_file("train"),
+        run.split_file("validation"),
+        run.split_file("test"),
+    ):
         assert path.exists(), path
     assert run.info()["task"] == "classify" and run.info()["status"] == "complete"
     assert run.model_for("auto") == run.model_dir == find_model_dir(run.model_dir)

@@ -108,9 +108,7 @@ def run_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(run_dir, tmp_path_factory):
     log = tmp_path_factory.mktemp("conn-log") / "server.log"
-    proc, port = _start(
-        run_dir, log, "serve.max_connections=20", "serve.read_timeout_s=2", "serve.keep_alive_s=1", fd_limit=FD_LIMIT
-    )
+    proc, port = _start(run_dir, log, "serve.max_connections=20", "serve.read_timeout_s=2", "serve.keep_alive_s=1", fd_limit=FD_LIMIT)
     yield port, log
     _stop(proc)
 
@@ -211,9 +209,12 @@ def test_sigterm_answers_the_request_in_flight_on_a_kept_alive_connection(run_di
     proc, port = _start(run_dir, log, "serve.max_wait_ms=1000", "serve.max_batch_size=1024", "serve.drain_seconds=5")
     try:
         body = b'{"texts": ["The phone was great and wonderful."]}'
-        request = b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
-            len(body),
-            body,
+        request = (
+            b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+            % (
+                len(body),
+                body,
+            )
         )
         busy = _connect(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         idle = _connect(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 from fastapi.testclient import TestClient
+from task_data import entity_rows, multilabel_rows, write_jsonl
 
 from tuneforge.config import load_config, validate_config
 from tuneforge.engine.run import train
@@ -18,7 +19,6 @@ from tuneforge.rundir import RunDir
 from tuneforge.tasks import get_task, resolve_task, task_names
 
 from serve_helpers import make_app
-from task_data import entity_rows, multilabel_rows, write_jsonl
 
 
 def _config(tmp_path, task, train_file, model=None, **train_settings):
@@ -81,7 +81,7 @@ def test_multilabel_trains_thresholds_predicts_and_scores_files(tmp_path, ml_fil
     if method == "tfidf":
         assert both.labels and set(both.labels) <= {"book", "lamp"} and none.labels == []
     probs = predictor.predict_proba(["The book arrived"])
-    assert probs.shape == (1, 4) and ((0 <= probs) & (probs <= 1)).all()
+    assert probs.shape == (1, 4) and ((probs >= 0) & (probs <= 1)).all()
     assert RunDir(result.run_dir).info()["task"] == "multilabel"
 
 
@@ -217,7 +217,11 @@ def test_a_toy_task_plugs_in_through_the_registry(tmp_path):
             clf = LogisticRegression(C=c).fit(x_train, y_train)
             accuracy = float((clf.predict(x_val) == y_val).mean())
             weight = np.vstack([np.zeros_like(clf.coef_), clf.coef_]).astype(np.float32)
-            return LinearFit(weight, np.array([0, clf.intercept_[0]], dtype=np.float32), {"accuracy": accuracy, "macro_f1": accuracy, "micro_f1": accuracy})
+            return LinearFit(
+                weight,
+                np.array([0, clf.intercept_[0]], dtype=np.float32),
+                {"accuracy": accuracy, "macro_f1": accuracy, "micro_f1": accuracy},
+            )
 
         def activate(self, logits):
             return logits.argmax(axis=1)
@@ -238,8 +242,16 @@ def test_a_toy_task_plugs_in_through_the_registry(tmp_path):
     register_task("opening", Opening)
     config_file = tmp_path / "c.yaml"
     rows = [{"text": f"{w} there number {n}", "label": "?"} for w in ("hello", "hi", "so", "then") for n in range(15)]
-    config_file.write_text(yaml.safe_dump({"task": "opening", "data": {"train": str(write_jsonl(tmp_path / "d.jsonl", rows))},
-                                           "train": {"method": "tfidf"}, "output": {"dir": str(tmp_path / "runs")}}))
+    config_file.write_text(
+        yaml.safe_dump(
+            {
+                "task": "opening",
+                "data": {"train": str(write_jsonl(tmp_path / "d.jsonl", rows))},
+                "train": {"method": "tfidf"},
+                "output": {"dir": str(tmp_path / "runs")},
+            }
+        )
+    )
     result = train(load_config(config_file))
     assert result.metrics["task"] == "opening" and result.metrics["accuracy"] == 1.0
     assert Predictor.load(result.run_dir).predict(["hello you", "then you"]) == ["greeting", "other"]

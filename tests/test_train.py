@@ -7,10 +7,10 @@ import pytest
 from safetensors.numpy import load_file
 
 from tuneforge.config import load_config
+from tuneforge.engine.run import train
 from tuneforge.errors import RunError
 from tuneforge.predict.predictor import Predictor
 from tuneforge.rundir import RunDir
-from tuneforge.engine.run import train
 
 from conftest import write_config
 

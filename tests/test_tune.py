@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from tuneforge.config import load_config
+from tuneforge.engine.run import train
 from tuneforge.errors import ConfigError
 from tuneforge.rundir import RunDir
-from tuneforge.engine.run import train
 from tuneforge.tune.study import tune
 
 from conftest import write_config

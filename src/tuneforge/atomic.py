@@ -97,7 +97,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
 def apply_umask(root: Path) -> None:
     """Give every file under `root` 0666 and every folder 0777, less the umask, whatever wrote them."""
     mask = _umask()
-    for dirpath, dirs, files in os.walk(root):
+    for dirpath, _, files in os.walk(root):
         os.chmod(dirpath, 0o777 & ~mask)
         for name in files:
             path = os.path.join(dirpath, name)

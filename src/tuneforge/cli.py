@@ -175,9 +175,7 @@ def serve(
     host: Annotated[Optional[str], typer.Option(help="Interface to bind (default 127.0.0.1).")] = None,
     port: Annotated[Optional[int], typer.Option(help="TCP port (default 8000).")] = None,
     overrides: SetOption = None,
-    no_auth: Annotated[
-        bool, typer.Option("--no-auth", help="Serve a non-loopback --host without API keys (otherwise refused).")
-    ] = False,
+    no_auth: Annotated[bool, typer.Option("--no-auth", help="Serve a non-loopback --host without API keys (otherwise refused).")] = False,
 ) -> None:
     """Serve runs over HTTP: POST /v1/classify, GET /v1/models, /healthz, /readyz, /metrics, /docs.
 
@@ -339,7 +337,9 @@ def training_summary(info: dict) -> list[str]:
         if info.get("kept") == "probe":
             lines.append(f"kept the frozen-encoder probe: {info['kept_reason']}")
         else:
-            lines.append(f"validation {metric}: fine-tuned {info.get(f'best_validation_{metric}', float('nan')):.4f} vs frozen-encoder probe {info[probe]:.4f}")
+            lines.append(
+                f"validation {metric}: fine-tuned {info.get(f'best_validation_{metric}', float('nan')):.4f} vs frozen-encoder probe {info[probe]:.4f}"
+            )
     return lines
 
 

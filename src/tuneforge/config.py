@@ -45,7 +45,9 @@ class DataConfig(_Section):
     label_column: str = Field(
         "label", description="Column holding the label (multilabel: a JSON list or a delimited string; entities: character spans)."
     )
-    label_separator: str = Field("|", min_length=1, description="Task multilabel: separator of labels given as one string, e.g. 'news|sport'.")
+    label_separator: str = Field(
+        "|", min_length=1, description="Task multilabel: separator of labels given as one string, e.g. 'news|sport'."
+    )
     format: Literal["auto", "csv", "jsonl", "parquet", "conll"] = Field(
         "auto", description="File format; 'auto' uses the extension (.conll/.bio: token-per-line BIO tags, for task entities)."
     )
@@ -95,16 +97,22 @@ class TrainConfig(_Section):
     )
     max_epochs: float = Field(20, gt=0, le=100, description="Cap on passes when train.epochs is None (early stopping decides).")
     learning_rate: float | None = Field(
-        None, gt=0, le=1, description="Peak AdamW learning rate of the pretrained body (full) or the adapters (lora); None: the method's default."
+        None,
+        gt=0,
+        le=1,
+        description="Peak AdamW learning rate of the pretrained body (full) or the adapters (lora); None: the method's default.",
     )
     head_learning_rate: float | None = Field(
         None, gt=0, le=1, description="Peak learning rate of the task head (new, or warm-started by the probe); None: the method's default."
     )
     warm_start: Literal["probe", "none"] = Field(
-        "probe", description="full/lora: start the task head from the frozen-encoder probe (the head method's solution), then fine-tune (LP-FT)."
+        "probe",
+        description="full/lora: start the task head from the frozen-encoder probe (the head method's solution), then fine-tune (LP-FT).",
     )
     warm_start_logit_std: float | None = Field(
-        1.0, gt=0, description="Spread of the warm-started head's training logits (the probe is shrunk to it so gradients reach the encoder); None keeps the probe's own."
+        1.0,
+        gt=0,
+        description="Spread of the warm-started head's training logits (the probe is shrunk to it so gradients reach the encoder); None keeps the probe's own.",
     )
     keep: Literal["best", "fine-tuned"] = Field(
         "best", description="best: if the fine-tuned model ends below the frozen-encoder probe on validation, the run keeps the probe."
@@ -120,7 +128,8 @@ class TrainConfig(_Section):
     gradient_accumulation_steps: int = Field(1, ge=1, le=1024, description="Batches accumulated per optimiser step.")
     early_stopping_patience: int | None = Field(2, ge=1, description="Evaluations without improvement before stopping; None disables.")
     metric: Literal["macro_f1", "accuracy", "micro_f1"] = Field(
-        "macro_f1", description="Validation metric that picks the best checkpoint (multilabel accuracy = subset accuracy; entities = entity-level F1)."
+        "macro_f1",
+        description="Validation metric that picks the best checkpoint (multilabel accuracy = subset accuracy; entities = entity-level F1).",
     )
     decision_threshold: float | None = Field(
         None, gt=0, lt=1, description="Task multilabel: one threshold for every label; None tunes one per label on validation."

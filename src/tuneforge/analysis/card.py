@@ -42,11 +42,15 @@ def _training_section(info: dict) -> str:
     """Where training stopped and why, and the frozen-encoder floor (full / lora runs)."""
     lines = []
     if "stop_reason" in info:
-        lines.append(f"- Stopped at epoch {info['stopped_epoch']} of {info['planned_epochs']}: {info['stop_reason']}; best epoch {info.get('best_epoch')}")
+        lines.append(
+            f"- Stopped at epoch {info['stopped_epoch']} of {info['planned_epochs']}: {info['stop_reason']}; best epoch {info.get('best_epoch')}"
+        )
     probe = next((k for k in info if k.startswith("probe_validation_")), None)
     if probe:
         metric = probe.removeprefix("probe_validation_")
-        lines.append(f"- Frozen-encoder probe (the `head` method) on validation: {metric} {info[probe]:.4f}; warm start: {info.get('warm_start')}")
+        lines.append(
+            f"- Frozen-encoder probe (the `head` method) on validation: {metric} {info[probe]:.4f}; warm start: {info.get('warm_start')}"
+        )
         if info.get("kept") == "probe":
             lines.append(f"- **The run kept the probe, not the fine-tuned model**: {info['kept_reason']}")
         else:

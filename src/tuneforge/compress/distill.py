@@ -71,7 +71,12 @@ def distill(
             remove_unused_columns=False,  # keep teacher_logits, which the model's forward does not take
         )
         trainer = make_trainer(
-            model=student, tokenizer=tokenizer, args=args, train_dataset=dataset, collator=_collator(tokenizer), trainer_class=DistillationTrainer
+            model=student,
+            tokenizer=tokenizer,
+            args=args,
+            train_dataset=dataset,
+            collator=_collator(tokenizer),
+            trainer_class=DistillationTrainer,
         )
         result = trainer.train()
     student.eval()

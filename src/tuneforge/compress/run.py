@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from tuneforge.plots import pyplot, save_figure
 from tuneforge.atomic import atomic_write_json
 from tuneforge.compress.measure import measure_variant
 from tuneforge.compress.settings import CompressSettings
@@ -19,6 +18,7 @@ from tuneforge.compress.students import FASTER_STUDENTS, STUDENTS, Teacher
 from tuneforge.compress.variants import RUNTIMES, CompressionError, export_onnx, quantize_onnx, torch_int8
 from tuneforge.errors import ConfigError, RunError
 from tuneforge.models.artifact import ModelMeta
+from tuneforge.plots import pyplot, save_figure
 from tuneforge.predict.predictor import Predictor
 from tuneforge.rundir import RunDir
 from tuneforge.tasks import get_task
@@ -63,7 +63,9 @@ def compress_run(run_dir: str | Path, *, methods: list[str], settings: CompressS
     meta = ModelMeta.read(model_dir)
     task = get_task(meta.task)
     if not task.compressible:
-        raise CompressionError(f"{run.path}: compression works on tasks whose models it can measure (classify); this is a {meta.task!r} run")
+        raise CompressionError(
+            f"{run.path}: compression works on tasks whose models it can measure (classify); this is a {meta.task!r} run"
+        )
     if meta.kind != "transformer":
         kept = " that kept its frozen-encoder probe (train.keep=best)" if meta.extra.get("kept_over") else ""
         raise CompressionError(
@@ -82,7 +84,9 @@ def compress_run(run_dir: str | Path, *, methods: list[str], settings: CompressS
     original = measure_variant(Predictor.load(model_dir), texts, labels, None, latency_texts=settings.latency_texts)
     rows = [{"variant": "original", **original.row}]
     for name, _, _ in plan:
-        measured = measure_variant(Predictor.load(folders[name]), texts, labels, original.probabilities, latency_texts=settings.latency_texts)
+        measured = measure_variant(
+            Predictor.load(folders[name]), texts, labels, original.probabilities, latency_texts=settings.latency_texts
+        )
         rows.append({"variant": name, **measured.row, **built[name]})
         logger.info("%s", rows[-1])
     report = {

@@ -24,12 +24,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from tuneforge.atomic import atomic_dir
 from tuneforge.compress.distill import distill
 from tuneforge.compress.settings import CompressSettings
 from tuneforge.errors import ConfigError
 from tuneforge.models.artifact import ModelMeta
 from tuneforge.models.encode import classifier_logits
-from tuneforge.tasks.base import label_index
 from tuneforge.models.surgery import (
     attention_parts,
     encoder_layers,
@@ -39,7 +39,7 @@ from tuneforge.models.surgery import (
     prune_heads,
     spread_layers,
 )
-from tuneforge.atomic import atomic_dir
+from tuneforge.tasks.base import label_index
 
 logger = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from tuneforge.atomic import atomic_dir
 from tuneforge.errors import MissingDependencyError, TuneforgeError
 from tuneforge.models.artifact import ModelMeta
-from tuneforge.atomic import atomic_dir
 
 logger = logging.getLogger(__name__)
 ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")

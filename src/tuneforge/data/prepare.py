@@ -94,7 +94,9 @@ def prepare_data(data: DataConfig, *, seed: int, task) -> PreparedData:
 
     origin = {"train": "file"}
     if frames["validation"] is None and frames["test"] is None:
-        train, frames["test"] = stratified_split(train, data.test_fraction, seed=seed, what="test", origin=data.train, key=task.split_key(train))
+        train, frames["test"] = stratified_split(
+            train, data.test_fraction, seed=seed, what="test", origin=data.train, key=task.split_key(train)
+        )
         origin["test"] = "split from train"
     if frames["validation"] is None:
         fraction = data.validation_fraction / (1 - (data.test_fraction if origin.get("test") else 0))

@@ -15,7 +15,10 @@ _SCALE = r"(?:\s?(?:bn|m|k|billion|million|trillion)\b)?"
 RULES = (
     ("MONEY", re.compile(rf"[£$€]\d[\d,]*(?:\.\d+)?{_SCALE}|\b\d[\d,]*(?:\.\d+)?{_SCALE}\s(?:pounds|dollars|euros)\b")),
     ("PERCENT", re.compile(r"\b\d+(?:\.\d+)?(?:%|\s?per\s?cent\b|\spercent\b)")),
-    ("DATE", re.compile(rf"\b(?:\d{{1,2}}\s)?(?:{_MONTHS})(?:\s\d{{1,2}}(?!\d))?(?:,?\s(?:19|20)\d\d\b)?|\b(?:{_DAYS})\b|\b(?:19|20)\d\d\b")),
+    (
+        "DATE",
+        re.compile(rf"\b(?:\d{{1,2}}\s)?(?:{_MONTHS})(?:\s\d{{1,2}}(?!\d))?(?:,?\s(?:19|20)\d\d\b)?|\b(?:{_DAYS})\b|\b(?:19|20)\d\d\b"),
+    ),
 )
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'])")
 

@@ -30,7 +30,13 @@ def train_tfidf(ctx: TrainContext, out_dir: Path) -> dict:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     cfg = ctx.config.train.tfidf
-    params = {"ngram_range": (1, cfg.ngram_max), "sublinear_tf": True, "lowercase": True, "strip_accents": "unicode", "max_features": cfg.max_features}
+    params = {
+        "ngram_range": (1, cfg.ngram_max),
+        "sublinear_tf": True,
+        "lowercase": True,
+        "strip_accents": "unicode",
+        "max_features": cfg.max_features,
+    }
     vectorizer = TfidfVectorizer(**params)
     x_train = vectorizer.fit_transform(ctx.texts("train"))
     fit, _ = fit_best_linear(ctx, x_train, vectorizer.transform(ctx.texts("validation")), [cfg.c])

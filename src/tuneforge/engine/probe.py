@@ -59,7 +59,13 @@ def fit_probe(ctx: TrainContext) -> Probe:
 
     def features(split: str) -> np.ndarray:
         return embed_texts(
-            encoder, tokenizer, ctx.texts(split), max_length=t.max_length, batch_size=t.eval_batch_size, pooling=t.head.pooling, progress=f"embedding {split}"
+            encoder,
+            tokenizer,
+            ctx.texts(split),
+            max_length=t.max_length,
+            batch_size=t.eval_batch_size,
+            pooling=t.head.pooling,
+            progress=f"embedding {split}",
         )
 
     x_train = features("train")
@@ -75,4 +81,6 @@ def save_probe(probe: Probe, ctx: TrainContext, out_dir: Path, *, extra: dict | 
     probe.tokenizer.save_pretrained(out_dir)
     save_file({"weight": probe.fit.weight, "bias": probe.fit.bias}, str(out_dir / "head.safetensors"))
     extra = {"C": probe.c, **probe.fit.extra, **(extra or {})}
-    ModelMeta(kind="head", base_model=ctx.config.model.name, max_length=t.max_length, pooling=t.head.pooling, extra=extra, **ctx.meta_fields()).write(out_dir)
+    ModelMeta(
+        kind="head", base_model=ctx.config.model.name, max_length=t.max_length, pooling=t.head.pooling, extra=extra, **ctx.meta_fields()
+    ).write(out_dir)

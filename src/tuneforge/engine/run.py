@@ -99,7 +99,9 @@ def _resume(path: Path) -> RunResult:
     config = run.read_config()
     if info.get("status") == "complete" and run.model_dir.is_dir():
         logger.info("%s already finished; nothing to resume", run.path)
-        return RunResult(run_dir=run.path, metrics=info.get("metrics", {}), cost=info.get("cost", {}), resumed=True, train_info=info.get("train", {}))
+        return RunResult(
+            run_dir=run.path, metrics=info.get("metrics", {}), cost=info.get("cost", {}), resumed=True, train_info=info.get("train", {})
+        )
     task = resolve_task(config)
     set_seed(config.train.seed)
     data = _saved_data(run)
@@ -136,7 +138,9 @@ def _execute(ctx: TrainContext) -> RunResult:
         metrics = task.evaluate(predictor, ctx.frame(main_split), run.eval_dir, split=main_split)
         cost = meter.snapshot()
         run.write_cost(cost)
-        write_model_card(run, config=config.to_dict(), task=task, data_report=ctx.data.report, metrics=metrics, cost=cost, train_info=train_info)
+        write_model_card(
+            run, config=config.to_dict(), task=task, data_report=ctx.data.report, metrics=metrics, cost=cost, train_info=train_info
+        )
     except BaseException as exc:
         if is_main_process():
             with contextlib.suppress(OSError):  # the disk may be the problem

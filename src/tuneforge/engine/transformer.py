@@ -45,7 +45,17 @@ def engine_trainer_class():
 
 
 def make_trainer(
-    *, model, tokenizer, args, train_dataset, collator, eval_dataset=None, compute_metrics=None, callbacks=(), trainer_class=None, optimizer=None
+    *,
+    model,
+    tokenizer,
+    args,
+    train_dataset,
+    collator,
+    eval_dataset=None,
+    compute_metrics=None,
+    callbacks=(),
+    trainer_class=None,
+    optimizer=None,
 ):
     """The engine's Trainer: one construction for run training and for distillation."""
     trainer_class = trainer_class or engine_trainer_class()
@@ -66,7 +76,11 @@ def wrap_lora(model, lora, task_type: str):
     from peft import LoraConfig, TaskType, get_peft_model
 
     peft_config = LoraConfig(
-        task_type=getattr(TaskType, task_type), r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=lora.target_modules
+        task_type=getattr(TaskType, task_type),
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=lora.target_modules,
     )
     model = get_peft_model(model, peft_config)
     trainable, total = model.get_nb_trainable_parameters()
@@ -121,7 +135,11 @@ def train_transformer(ctx: TrainContext, out_dir: Path) -> dict:
     probe = fit_probe(ctx) if "head" in task.methods and (t.warm_start == "probe" or t.keep == "best") else None
     tokenizer = load_tokenizer(ctx.model_path, name=name, remote=remote)
     model = load_pretrained(ctx.model_path, auto_model=task.auto_model, name=name, remote=remote, **task.model_kwargs(labels))
-    scale = _warm_start(model, probe, logit_std=t.warm_start_logit_std) if probe and t.warm_start == "probe" and t.head.pooling == MEAN else None
+    scale = (
+        _warm_start(model, probe, logit_std=t.warm_start_logit_std)
+        if probe and t.warm_start == "probe" and t.head.pooling == MEAN
+        else None
+    )
     warm = scale is not None
     if t.method == "lora":
         model = wrap_lora(model, t.lora, task.peft_task_type)
@@ -158,7 +176,12 @@ def train_transformer(ctx: TrainContext, out_dir: Path) -> dict:
     }
     if probe is not None:
         info[f"probe_validation_{t.metric}"] = probe.score(t.metric)
-    if probe is not None and t.keep == "best" and trainer.state.best_metric is not None and probe.score(t.metric) > trainer.state.best_metric:
+    if (
+        probe is not None
+        and t.keep == "best"
+        and trainer.state.best_metric is not None
+        and probe.score(t.metric) > trainer.state.best_metric
+    ):
         info["kept"] = "probe"
         info["kept_reason"] = (
             f"the fine-tuned model's best validation {t.metric} ({trainer.state.best_metric:.4f}) is below the frozen-encoder "

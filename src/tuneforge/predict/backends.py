@@ -45,7 +45,9 @@ class TransformerBackend:
             self.name = "torch-int8"
 
     def logits(self, texts: Sequence[str], *, batch_size: int, progress: str | None = None) -> np.ndarray:
-        return classifier_logits(self.model, self.tokenizer, texts, max_length=self.meta.max_length, batch_size=batch_size, progress=progress)
+        return classifier_logits(
+            self.model, self.tokenizer, texts, max_length=self.meta.max_length, batch_size=batch_size, progress=progress
+        )
 
     def token_logits(self, texts: Sequence[str], *, batch_size: int) -> tuple[list[np.ndarray], list[list[tuple[int, int]]], list[list]]:
         """Per text: logits of every word piece [T, C], their character offsets, and the word each belongs to (None for special tokens)."""
@@ -82,7 +84,13 @@ class HeadBackend:
 
     def logits(self, texts: Sequence[str], *, batch_size: int, progress: str | None = None) -> np.ndarray:
         features = embed_texts(
-            self.encoder, self.tokenizer, texts, max_length=self.meta.max_length, batch_size=batch_size, pooling=self.meta.pooling, progress=progress
+            self.encoder,
+            self.tokenizer,
+            texts,
+            max_length=self.meta.max_length,
+            batch_size=batch_size,
+            pooling=self.meta.pooling,
+            progress=progress,
         )
         return features @ self.weight.T + self.bias
 
@@ -142,7 +150,9 @@ class OnnxBackend:
         return self._session.run(None, {k: batch[k] for k in self._inputs})[0]
 
     def logits(self, texts: Sequence[str], *, batch_size: int, progress: str | None = None) -> np.ndarray:
-        return forward_sorted(self.run, self.tokenizer, texts, max_length=self.meta.max_length, batch_size=batch_size, progress=progress, tensors="np")
+        return forward_sorted(
+            self.run, self.tokenizer, texts, max_length=self.meta.max_length, batch_size=batch_size, progress=progress, tensors="np"
+        )
 
 
 def _torch_dynamic_int8(model):

@@ -53,14 +53,19 @@ def score_file(
         state: dict = {}
         for frame in chunks:
             texts = frame["text"].map(lambda t: t if isinstance(t, str) else "").tolist()
-            scored = attach_predictions(_as_input(frame, text_column), predictor.task.scoring_columns(predictor.predict_raw(texts), predictor.meta))
+            scored = attach_predictions(
+                _as_input(frame, text_column), predictor.task.scoring_columns(predictor.predict_raw(texts), predictor.meta)
+            )
             writer(fh, scored, state)
             rows += len(frame)
             bar.update(len(frame))
         if "parquet" in state:
             state["parquet"].close()
         if out_fmt == "csv" and not state:
-            fh.write(",".join([text_column, *predictor.task.scoring_columns(predictor.task.empty_raw(predictor.meta), predictor.meta)]).encode() + b"\n")
+            fh.write(
+                ",".join([text_column, *predictor.task.scoring_columns(predictor.task.empty_raw(predictor.meta), predictor.meta)]).encode()
+                + b"\n"
+            )
     bar.close()
     return {"rows": rows, "seconds": round(time.perf_counter() - started, 3), "output": str(output_path)}
 
@@ -68,7 +73,9 @@ def score_file(
 def _as_input(frame: pd.DataFrame, text_column: str) -> pd.DataFrame:
     """The input columns under their names in the file (the reader's canonical text/source renamed back)."""
     renamed = frame.drop(columns=["label", "source"]).rename(columns={"text": text_column})
-    return renamed.rename(columns={c: c[len("input_") :] for c in renamed.columns if c.startswith("input_") and c[6:] in ("text", "label", "source")})
+    return renamed.rename(
+        columns={c: c[len("input_") :] for c in renamed.columns if c.startswith("input_") and c[6:] in ("text", "label", "source")}
+    )
 
 
 def attach_predictions(frame: pd.DataFrame, columns: dict[str, list]) -> pd.DataFrame:

@@ -19,6 +19,7 @@ ceiling plus twice the backlog; the defaults keep that under the open-file limit
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import resource
@@ -134,10 +135,8 @@ class GuardedH11Protocol(H11Protocol):
         return (self.cycle is None or self.cycle.response_complete) and self.conn.their_state is h11.IDLE
 
     def close_idle(self) -> None:
-        try:
+        with contextlib.suppress(h11.LocalProtocolError):
             self.conn.send(h11.ConnectionClosed())
-        except h11.LocalProtocolError:
-            pass
         self.transport.close()
 
     def over_capacity(self) -> bool:

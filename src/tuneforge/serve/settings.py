@@ -29,7 +29,9 @@ class ServeSettings(BaseModel):
         description="Open connections at most; beyond it the longest-idle one is closed, or the request gets 503 when all are busy. "
         "Default 1000, or half the open-file limit less 64.",
     )
-    read_timeout_s: float = Field(10.0, gt=0, le=600, description="A request's headers and body must arrive within this; else the connection is closed.")
+    read_timeout_s: float = Field(
+        10.0, gt=0, le=600, description="A request's headers and body must arrive within this; else the connection is closed."
+    )
     keep_alive_s: float = Field(5.0, gt=0, le=600, description="An idle kept-alive connection is closed after this.")
     variant: str = Field(
         "auto",

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import yaml
 
+from tuneforge.atomic import atomic_write_json, atomic_write_text
 from tuneforge.config import RunConfig
 from tuneforge.plots import pyplot, save_figure
-from tuneforge.atomic import atomic_write_json, atomic_write_text
 from tuneforge.tune.space import apply_params
 
 logger = logging.getLogger(__name__)

@@ -28,9 +28,7 @@ class EntitiesResponse(BaseModel):
 
 
 def _results(predictions, flags) -> list[EntitiesResult]:
-    return [
-        EntitiesResult(entities=[EntitySpan(**vars(e)) for e in p.entities], truncated=cut) for p, (cut, _) in zip(predictions, flags)
-    ]
+    return [EntitiesResult(entities=[EntitySpan(**vars(e)) for e in p.entities], truncated=cut) for p, (cut, _) in zip(predictions, flags)]
 
 
 router = partial(

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tuneforge.plots import save_confusion_png, save_reliability_png
 from tuneforge.atomic import atomic_file, atomic_write_json
+from tuneforge.plots import save_confusion_png, save_reliability_png
 from tuneforge.tasks.base import label_index
 from tuneforge.tasks.classify.metrics import classification_metrics
 

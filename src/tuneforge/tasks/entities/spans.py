@@ -35,7 +35,7 @@ def check_spans(raw: Any, *, text: str, where: str) -> list[dict]:
         except json.JSONDecodeError as exc:
             raise DataError(f"{where}: not a JSON list of spans ({exc.msg})") from None
     if not isinstance(raw, list):
-        raise DataError(f"{where}: expected a list of spans like [{{\"start\": 0, \"end\": 5, \"label\": \"ORG\"}}], got {type(raw).__name__}")
+        raise DataError(f'{where}: expected a list of spans like [{{"start": 0, "end": 5, "label": "ORG"}}], got {type(raw).__name__}')
     spans = []
     for i, span in enumerate(raw):
         if not isinstance(span, dict) or not {"start", "end", "label"} <= set(span):
@@ -68,7 +68,9 @@ def word_ranges(word_ids: Sequence[int | None], offsets: Sequence[tuple[int, int
     return words
 
 
-def token_tags(word_ids: Sequence[int | None], offsets: Sequence[tuple[int, int]], spans: list[dict], tag_index: dict[str, int]) -> list[int]:
+def token_tags(
+    word_ids: Sequence[int | None], offsets: Sequence[tuple[int, int]], spans: list[dict], tag_index: dict[str, int]
+) -> list[int]:
     """Tag ids per word piece: the word's tag on its first piece, IGNORE elsewhere."""
     tags = [IGNORE] * len(word_ids)
     previous_span = None

@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tuneforge.plots import save_bars_png
 from tuneforge.atomic import atomic_file, atomic_write_json
 from tuneforge.data.clean import MISSING
 from tuneforge.errors import DataError
 from tuneforge.models.encode import softmax
+from tuneforge.plots import save_bars_png
 from tuneforge.tasks.base import EncodedDataset, Task
 from tuneforge.tasks.entities.metrics import entity_metrics
 from tuneforge.tasks.entities.spans import IGNORE, check_spans, decode_words, tag_names, token_tags, word_ranges
@@ -79,9 +79,7 @@ class EntitiesTask(Task):
             raise DataError("task entities needs a fast tokenizer (word boundaries and character offsets)")
         encoded = tokenizer(frame["text"].tolist(), truncation=True, max_length=max_length, return_offsets_mapping=True)
         index = {t: i for i, t in enumerate(tag_names(labels))}
-        targets = [
-            token_tags(encoded.word_ids(i), encoded["offset_mapping"][i], spans, index) for i, spans in enumerate(frame["label"])
-        ]
+        targets = [token_tags(encoded.word_ids(i), encoded["offset_mapping"][i], spans, index) for i, spans in enumerate(frame["label"])]
         columns = {k: v for k, v in encoded.items() if k != "offset_mapping"}
         return EncodedDataset({**columns, "labels": targets})
 

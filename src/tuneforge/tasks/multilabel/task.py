@@ -11,11 +11,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tuneforge.plots import save_bars_png
 from tuneforge.atomic import atomic_file, atomic_write_json
 from tuneforge.data.clean import MISSING
 from tuneforge.errors import DataError
 from tuneforge.models.encode import sigmoid
+from tuneforge.plots import save_bars_png
 from tuneforge.tasks.base import EncodedDataset, LinearFit, Task, label_index
 from tuneforge.tasks.multilabel.metrics import multilabel_metrics, selection_scores, tune_thresholds
 
