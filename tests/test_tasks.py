@@ -255,3 +255,10 @@ def test_a_toy_task_plugs_in_through_the_registry(tmp_path):
     result = train(load_config(config_file))
     assert result.metrics["task"] == "opening" and result.metrics["accuracy"] == 1.0
     assert Predictor.load(result.run_dir).predict(["hello you", "then you"]) == ["greeting", "other"]
+
+
+def test_multilabel_strata_never_leave_a_single_row_alone():
+    task = get_task("multilabel")
+    frame = pd.DataFrame({"label": [["a"]] * 6 + [["b"]] * 6 + [["c"]] + [[]] * 3})
+    key = task.split_key(frame)
+    assert key.value_counts().min() >= 2 and key.iloc[12] in ("a", "b", "(none)")

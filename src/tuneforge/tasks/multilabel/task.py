@@ -71,8 +71,10 @@ class MultiLabelTask(Task):
         """Stratify on each row's rarest label (rows without labels together), a common proxy for multi-label strata."""
         counts = pd.Series([x for labels in frame["label"] for x in labels]).value_counts()
         key = frame["label"].map(lambda labels: min(labels, key=lambda x: (counts[x], x)) if labels else "(none)")
-        sizes = key.value_counts()
-        return key.where(key.map(sizes) >= 3, "(rare)")
+        key = key.where(key.map(key.value_counts()) >= 3, "(rare)")
+        if (key == "(rare)").sum() == 1:  # a lone rare row cannot form a stratum: join the largest one
+            key = key.replace("(rare)", key.value_counts().index[0])
+        return key
 
     def targets(self, frame: pd.DataFrame, labels: list[str]) -> np.ndarray:
         index = label_index(labels)
