@@ -152,8 +152,15 @@ def last_line(text: str) -> str:
     return lines[-1][:300] if lines else ""
 
 
-def launch(args: list[str], ready: Callable[[], bool], kill_after: float | None, written: Callable[[], bool] | None = None) -> dict:
-    """Start a command; once `ready()` (its first file exists), wait `kill_after` s and SIGKILL it.
+def launch(
+    args: list[str],
+    ready: Callable[[], bool],
+    kill_after: float | None,
+    written: Callable[[], bool] | None = None,
+    kill_when: Callable[[], bool] | None = None,
+) -> dict:
+    """Start a command; once `ready()` (its first file exists), wait `kill_after` s and SIGKILL it
+    (then, or at the first later moment `kill_when()` holds).
 
     With `kill_after=None` it runs to the end: that is the reference, which also says
     when the first file appeared, when `written()` (its last folder exists) and how long it took.
@@ -167,7 +174,8 @@ def launch(args: list[str], ready: Callable[[], bool], kill_after: float | None,
             ready_at = now
         if written is not None and written_at is None and written():
             written_at = now
-        if kill_after is not None and ready_at is not None and now - ready_at >= kill_after:
+        due = kill_after is not None and ready_at is not None and now - ready_at >= kill_after
+        if due and (kill_when is None or kill_when()):
             os.kill(proc.pid, signal.SIGKILL)
             break
         time.sleep(0.02)
@@ -404,16 +412,25 @@ def fault_tune(work: Path, kills: int, seed: int) -> dict:
         return cli("tune", TUNE_CONFIG, "--trials", TUNE_TRIALS, "--set", f"output.dir={out}")
 
     def trials_started(out: Path) -> Callable[[], bool]:
-        return lambda: (out / study_name / "trials").is_dir()
+        return lambda: bool(trial_states(out / study_name))
+
+    def trial_running(out: Path) -> Callable[[], bool]:
+        return lambda: "RUNNING" in trial_states(out / study_name).values()
 
     study_name = "study-tfidf-reviews_train"  # the default: tfidf method, data file name
-    reference = launch(command(work / "tune-ref"), trials_started(work / "tune-ref"), None)
+
+    def all_finished() -> bool:
+        return sum(s in ("COMPLETE", "PRUNED") for s in trial_states(work / "tune-ref" / study_name).values()) >= TUNE_TRIALS
+
+    reference = launch(command(work / "tune-ref"), trials_started(work / "tune-ref"), None, all_finished)
     if reference["returncode"] != 0:
         raise SystemExit(f"reference tune failed: {reference['error']}")
     details = []
     for i, delay in enumerate(kill_delays("tune", seed, kills, reference)):
         out = work / f"tune-kill-{i}"
-        killed = launch(command(out), trials_started(out), delay)
+        # A tfidf trial is RUNNING for ~0.2 s of each ~0.5 s: a kill that falls between trials waits
+        # for the next one, so every kill tests that the dead worker's trial is marked FAIL.
+        killed = launch(command(out), trials_started(out), delay, kill_when=trial_running(out))
         study = study_of(out)
         before = trial_states(study) if study else {}
         running = [n for n, state in before.items() if state == "RUNNING"]
