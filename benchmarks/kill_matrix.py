@@ -8,10 +8,14 @@ the tiny review data in tests/data, in a temporary folder; nothing touches the
 network. Each command (`train`, `compress`, `tune`, `predict --input`) runs once
 uninterrupted as the reference, then K times (`--kills`) as a subprocess that
 gets SIGKILL at a seeded random moment within the part of the run that writes
-files (after its first file appears, up to the reference's end). After each kill
+files: from its first file (train: run.json; compress: compress/; tune: the
+first trial; predict: the output's temporary) to the reference's end (compress:
+to its last variant folder; tune: to its last finished trial, and a kill that
+falls between two trials waits for the next one to be RUNNING). After each kill
 the script checks what is on disk and reruns (or resumes) the command. Two
-non-kill faults follow: a disk that fills up during training, and data files
-that cannot be read.
+non-kill faults follow: a disk that fills up during training (a small tmpfs
+when this process may mount one, else an RLIMIT_FSIZE limit that makes writes
+fail with EFBIG), and data files that cannot be read.
 
 Prints one table (fault | kills | what survives | outcome) and writes the details
 as JSON. Exit code 1 when a "must never happen" check fails: a `model/` or
