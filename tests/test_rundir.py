@@ -92,3 +92,34 @@ def test_only_the_main_process_creates_the_run_folder(tmp_path, monkeypatch):
     assert result.run_dir == main_folder.path and result.metrics == {}
     assert [p.name for p in (tmp_path / "runs").iterdir()] == [main_folder.name]
     assert not main_folder.run_file.exists() and not main_folder.model_dir.exists()
+
+
+def test_killed_runs_leave_no_temporaries_behind_a_resume_or_compress(tfidf_run, tmp_path):
+    import shutil
+
+    run = RunDir(shutil.copytree(tfidf_run.path, tmp_path / "copy"))
+    half_model = run.path / ".model.k1ll3d.tmp"
+    half_variant = run.compress_dir / ".int8.k1ll3d.tmp"
+    for folder in (half_model, half_variant):
+        folder.mkdir(parents=True)
+        (folder / "tuneforge.json").write_text("{}")
+    assert run.variants() == []  # a hidden half-built variant is never offered
+    assert sorted(run.remove_stale_temporaries()) == [".int8.k1ll3d.tmp", ".model.k1ll3d.tmp"]
+    assert not half_model.exists() and not half_variant.exists() and run.model_dir.is_dir()
+
+
+def test_a_full_disk_inside_torch_save_is_reported_as_a_resource_error(tmp_path):
+    from tuneforge.engine.run import write_failure
+
+    torch_error = RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 64320 vs 64208")
+    assert "checkpoint could not be written" in write_failure(torch_error, tmp_path)
+    assert write_failure(RuntimeError("shapes do not match"), tmp_path) is None
+    assert write_failure(OSError(28, "No space left on device"), tmp_path) == "No space left on device"
+
+
+def test_a_folder_given_as_the_data_file_is_named_as_a_folder(tmp_path):
+    from tuneforge.data.read import read_table
+    from tuneforge.errors import DataError
+
+    with pytest.raises(DataError, match=r"is a folder, not a data file"):
+        read_table(tmp_path)

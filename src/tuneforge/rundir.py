@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from tuneforge.atomic import atomic_file, atomic_write_json, atomic_write_text
+from tuneforge.atomic import TMP_SUFFIX, atomic_file, atomic_write_json, atomic_write_text
 from tuneforge.errors import RunError
 
 RUN_FILE = "run.json"
@@ -210,7 +211,23 @@ class RunDir:
     def variants(self) -> list[str]:
         if not self.compress_dir.is_dir():
             return []
-        return sorted(p.name for p in self.compress_dir.iterdir() if (p / META_FILE).is_file())
+        return sorted(p.name for p in self.compress_dir.iterdir() if not p.name.startswith(".") and (p / META_FILE).is_file())
+
+    def remove_stale_temporaries(self) -> list[str]:
+        """Half-built model and variant folders (`.model.*.tmp`, `.<variant>.*.tmp`) a killed run left behind.
+
+        Only call this while no other process works on the run (resume, compress): they are its own scratch."""
+        removed = []
+        for folder in (self.path, self.compress_dir):
+            if not folder.is_dir():
+                continue
+            for path in folder.glob(f".*{TMP_SUFFIX}"):
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+                removed.append(path.name)
+        return removed
 
     def model_for(self, variant: str | None = None) -> Path:
         """The model folder to load: `variant` is None/"original", a compressed variant name,

@@ -59,6 +59,8 @@ def compress_run(run_dir: str | Path, *, methods: list[str], settings: CompressS
     settings = settings or CompressSettings()
     run = RunDir.open(run_dir)
     plan = plan_variants(parse_methods(methods))
+    for name in run.remove_stale_temporaries():
+        logger.info("removed %s, left by an interrupted run", name)
     model_dir = run.model_for("original")
     meta = ModelMeta.read(model_dir)
     task = get_task(meta.task)

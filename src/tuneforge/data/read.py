@@ -92,7 +92,7 @@ def iter_records(
     `text_setting` is how error messages name the text-column setting (`--text-column` when scoring)."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"data file not found: {path}")
+        raise DataError(f"{path} is a folder, not a data file" if path.is_dir() else f"data file not found: {path}")
     kind = detect_format(path, fmt)
     stats = stats if stats is not None else {}
     stats.setdefault("blank_lines", 0)

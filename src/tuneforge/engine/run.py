@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import shutil
 import logging
 import tempfile
 from collections.abc import Callable
@@ -33,6 +34,23 @@ from tuneforge.tasks import resolve_task
 
 logger = logging.getLogger(__name__)
 WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EPERM}
+
+
+# torch.save reports a full disk as a RuntimeError from its zip writer, not as an OSError
+_TORCH_WRITE_ERRORS = ("PytorchStreamWriter", "unexpected pos", "file write failed")
+LOW_DISK_BYTES = 1 << 20
+
+
+def write_failure(exc: BaseException, folder: Path) -> str | None:
+    """Why `exc` means the machine could not write (disk full, read-only...), or None when it is something else."""
+    if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:
+        return exc.strerror or str(exc)
+    if isinstance(exc, RuntimeError) and any(marker in str(exc) for marker in _TORCH_WRITE_ERRORS):
+        with contextlib.suppress(OSError):
+            if shutil.disk_usage(folder).free < LOW_DISK_BYTES:
+                return "no space left on device"
+        return f"a checkpoint could not be written ({str(exc)[:120]})"
+    return None
 
 
 def _method(name: str) -> Callable[[TrainContext, Path], dict]:
@@ -104,6 +122,8 @@ def _resume(path: Path) -> RunResult:
         )
     task = resolve_task(config)
     set_seed(config.train.seed)
+    if is_main_process():
+        run.remove_stale_temporaries()
     data = _saved_data(run)
     checkpoint = latest_complete_checkpoint(run.checkpoints_dir, remove_incomplete=is_main_process())
     if checkpoint is None and config.train.method in ("full", "lora"):
@@ -146,9 +166,10 @@ def _execute(ctx: TrainContext) -> RunResult:
             with contextlib.suppress(OSError):  # the disk may be the problem
                 status = "interrupted" if isinstance(exc, KeyboardInterrupt) else exc.status if isinstance(exc, RunStopped) else "failed"
                 run.update(status=status, error=f"{type(exc).__name__}: {exc}"[:2000])
-        if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:
+        problem = write_failure(exc, run.path)
+        if problem:
             raise ResourceError(
-                f"cannot write under {run.path}: {exc.strerror or exc}. Earlier complete checkpoints are intact; "
+                f"cannot write under {run.path}: {problem}. Earlier complete checkpoints are intact; "
                 f"fix the disk, then run `tuneforge train --resume {run.path}`"
             ) from exc
         raise
