@@ -56,6 +56,8 @@ def full_run(tmp_path_factory):
         "train.epochs=2",
         "--set",
         "train.max_length=64",
+        "--set",
+        "train.keep=fine-tuned",  # these tests compress and serve the fine-tuned transformer itself
     ]
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(sys, "argv", ["tuneforge", *map(str, args)])

@@ -19,14 +19,14 @@ def test_multilabel_head_on_movielens_genres(tmp_path):
     pytest.importorskip("recbole", reason="install with: pip install --no-deps recbole==1.2.1")
     result = train(load_config(EXAMPLES / "movielens-genres-head.yaml", [f"output.dir={tmp_path}", "train.head.c_grid=[1.0]"]))
     metrics = json.loads((Path(result.run_dir) / "eval" / "metrics.json").read_text())
-    assert metrics["n"] == 168 and len(metrics["per_label"]) == 18
+    assert 150 <= metrics["n"] <= 170 and len(metrics["per_label"]) == 18  # a tenth of 1,681 movies, less duplicate titles
     assert metrics["micro_f1"] > 0.3, metrics["micro_f1"]  # genres from a title alone: hard; chance-level tagging scores ~0.15
     [toy_story] = Predictor.load(result.run_dir).predict(["Toy Story 2 (1999)"])
     assert toy_story.labels and set(toy_story.scores) == set(metrics["per_label"])
 
 
 def test_entities_full_on_rule_marked_bbc_sentences(tmp_path):
-    overrides = [f"output.dir={tmp_path}", "data.max_rows=800", "train.max_length=48", "train.epochs=2", "train.learning_rate=3e-4"]
+    overrides = [f"output.dir={tmp_path}", "data.max_rows=2000", "train.max_length=48", "train.epochs=3", "train.learning_rate=2e-4"]
     result = train(load_config(EXAMPLES / "bbc-entities-full.yaml", overrides))
     metrics = json.loads((Path(result.run_dir) / "eval" / "metrics.json").read_text())
     assert set(metrics["per_type"]) == {"DATE", "MONEY", "PERCENT"}
