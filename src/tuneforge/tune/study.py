@@ -150,14 +150,16 @@ def make_objective(config: RunConfig, study_dir: Path, budget: int):
     from tuneforge.tune.pruning import PruningCallback
 
     def objective(trial) -> float:
+        # who runs the trial, first: a worker killed before this line leaves a RUNNING trial that only
+        # Optuna's heartbeat grace period (4 x 30 s) can fail, and until then the budget counts it
+        trial.set_user_attr("host", socket.gethostname())
+        trial.set_user_attr("pid", os.getpid())
         running_before = [
             t for t in trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)) if t.number < trial.number
         ]
         if _finished(trial.study) + len(running_before) >= budget:
             trial.set_user_attr("skipped", "trial budget reached by other workers")
             raise BudgetReached()
-        trial.set_user_attr("host", socket.gethostname())
-        trial.set_user_attr("pid", os.getpid())
         params = {name: suggest(trial, name, spec) for name, spec in config.tune.space.items()}
         trial_config = apply_params(config, params)
         trial_config = trial_config.model_copy(
