@@ -314,7 +314,9 @@ def _print_metrics(metrics: dict) -> None:
 
 def _print_result(result) -> None:
     _print_metrics(result.metrics)
-    for line in training_summary(getattr(result, "train_info", {}) or {}):
+    from tuneforge.analysis.card import training_lines
+
+    for line in training_lines(getattr(result, "train_info", {}) or {}):
         out.print(line)
     cost = result.cost
     if cost:
@@ -322,25 +324,6 @@ def _print_result(result) -> None:
             f"time {cost.get('wall_seconds')} s, peak memory {cost.get('peak_rss_mb')} MB, est. cost ${cost.get('estimated_cost_usd')}"
         )
     print(result.run_dir)
-
-
-def training_summary(info: dict) -> list[str]:
-    """How a fine-tune went, in words: where it stopped and why, and whether it beat its frozen-encoder probe."""
-    lines = []
-    if "stop_reason" in info:
-        lines.append(
-            f"stopped at epoch {info['stopped_epoch']} of {info['planned_epochs']} ({info['stop_reason']}); best epoch {info.get('best_epoch')}"
-        )
-    probe = next((k for k in info if k.startswith("probe_validation_")), None)
-    if probe:
-        metric = probe.removeprefix("probe_validation_")
-        if info.get("kept") == "probe":
-            lines.append(f"kept the frozen-encoder probe: {info['kept_reason']}")
-        else:
-            lines.append(
-                f"validation {metric}: fine-tuned {info.get(f'best_validation_{metric}', float('nan')):.4f} vs frozen-encoder probe {info[probe]:.4f}"
-            )
-    return lines
 
 
 def main() -> None:

@@ -38,21 +38,22 @@ def write_model_card(run: RunDir, *, config: dict, task, data_report: dict, metr
     return run.write_model_card(text)
 
 
-def _training_section(info: dict) -> str:
-    """Where training stopped and why, and the frozen-encoder floor (full / lora runs)."""
+def training_lines(info: dict) -> list[str]:
+    """How a fine-tune went, in sentences: where it stopped and why, and how it stands against its frozen-encoder probe."""
     lines = []
     if "stop_reason" in info:
-        lines.append(
-            f"- Stopped at epoch {info['stopped_epoch']} of {info['planned_epochs']}: {info['stop_reason']}; best epoch {info.get('best_epoch')}"
-        )
+        lines.append(f"Stopped at epoch {info['stopped_epoch']} of {info['planned_epochs']}: {info['stop_reason']}; best epoch {info.get('best_epoch')}")
     probe = next((k for k in info if k.startswith("probe_validation_")), None)
     if probe:
         metric = probe.removeprefix("probe_validation_")
-        lines.append(
-            f"- Frozen-encoder probe (the `head` method) on validation: {metric} {info[probe]:.4f}; warm start: {info.get('warm_start')}"
-        )
+        lines.append(f"Frozen-encoder probe (the `head` method) on validation: {metric} {info[probe]:.4f}; warm start: {info.get('warm_start')}")
         if info.get("kept") == "probe":
-            lines.append(f"- **The run kept the probe, not the fine-tuned model**: {info['kept_reason']}")
+            lines.append(f"The run kept the probe, not the fine-tuned model: {info['kept_reason']}")
         else:
-            lines.append(f"- Fine-tuned model on validation: {metric} {info.get(f'best_validation_{metric}', float('nan')):.4f} (kept)")
-    return ("## Training\n" + "\n".join(lines) + "\n") if lines else ""
+            lines.append(f"Fine-tuned model on validation: {metric} {info.get(f'best_validation_{metric}', float('nan')):.4f} (kept)")
+    return lines
+
+
+def _training_section(info: dict) -> str:
+    lines = training_lines(info)
+    return ("## Training\n" + "\n".join(f"- {line}" for line in lines) + "\n") if lines else ""

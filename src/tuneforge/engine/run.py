@@ -124,7 +124,7 @@ def _resume(path: Path) -> RunResult:
     set_seed(config.train.seed)
     if is_main_process():
         run.remove_stale_temporaries()
-    data = _saved_data(run)
+    data = _saved_data(run, strip_html=config.data.strip_html)
     checkpoint = latest_complete_checkpoint(run.checkpoints_dir, remove_incomplete=is_main_process())
     if checkpoint is None and config.train.method in ("full", "lora"):
         logger.warning("%s has no complete checkpoint; training starts from the beginning", run.path)
@@ -186,7 +186,7 @@ def _execute(ctx: TrainContext) -> RunResult:
     return RunResult(run_dir=run.path, metrics=metrics, cost=cost, train_info=train_info)
 
 
-def _saved_data(run: RunDir) -> PreparedData:
+def _saved_data(run: RunDir, *, strip_html: bool) -> PreparedData:
     frames = run.splits()
     if "train" not in frames or "validation" not in frames:
         raise RunError(f"{run.path}: saved splits are missing; start a new run with `tuneforge train`")
@@ -195,7 +195,7 @@ def _saved_data(run: RunDir) -> PreparedData:
     if transforms is None:  # runs from before transform lists: strip_html decided
         from tuneforge.data.transforms import default_transforms
 
-        transforms = default_transforms(strip_html=run.read_config().data.strip_html)
+        transforms = default_transforms(strip_html=strip_html)
     return PreparedData(
         train=frames["train"],
         validation=frames["validation"],
