@@ -110,10 +110,14 @@ class KeepAliveConnection:
 
 
 async def drive(url: str, texts: list[str], concurrency: int, duration: float) -> dict:
+    return await drive_bodies(url, [json.dumps({"texts": [t]}).encode() for t in texts], concurrency, duration)
+
+
+async def drive_bodies(url: str, bodies: list[bytes], concurrency: int, duration: float) -> dict:
+    """C clients post `bodies` in turn for D seconds; throughput, latency percentiles, errors by status."""
     host_port = url.split("//", 1)[1].split("/", 1)[0]
     host, port = host_port.split(":")
     path = "/" + url.split("//", 1)[1].split("/", 1)[1]
-    bodies = [json.dumps({"texts": [t]}).encode() for t in texts]
     latencies, errors, statuses = [], 0, {}
     stop_at = time.perf_counter() + duration
 

@@ -1,7 +1,7 @@
 """The OpenAPI document tells the truth: Schemathesis, every check, against the real `tuneforge serve`.
 
 The server runs on a loopback port, without API keys (and once more with a key), serving a tfidf
-classify run and a tfidf multilabel run (no entities run: that route is fuzzed on its 404 and
+classify run and a tfidf multilabel run (no entities or recommend run: those routes are fuzzed on their 404 and
 error paths). Schemathesis
 runs as its CLI (`schemathesis run URL/openapi.json --checks all ...`, the command
 docs/serving.md gives): its pytest loader for a schema behind a fixture
@@ -36,7 +36,14 @@ from conftest import write_config
 SEED = 20240611
 MAX_EXAMPLES = 100  # per operation and phase; ~700 requests, a few seconds
 LIMITS = {"max_texts": 4, "max_chars": 200}  # small, so boundary cases (maxItems, maxLength) stay cheap
-PROTECTED = [("/v1/classify", "post"), ("/v1/multilabel", "post"), ("/v1/entities", "post"), ("/v1/models", "get")]
+PROTECTED = [
+    ("/v1/classify", "post"),
+    ("/v1/multilabel", "post"),
+    ("/v1/entities", "post"),
+    ("/v1/recommend", "post"),
+    ("/v1/similar", "post"),
+    ("/v1/models", "get"),
+]
 UNDECLARED = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "HEAD"]
 
 
@@ -133,7 +140,7 @@ def _schemathesis(url: str, folder: Path, max_examples: int, *extra: str) -> dic
     assert summary["exit_code"] == 0 and summary["complete"]
     assert summary["failures"] == [] and summary["errors"] == []
     assert summary["test_cases"]["with_failures"] == 0
-    assert summary["operations"]["tested"] == summary["operations"]["total"] == 7
+    assert summary["operations"]["tested"] == summary["operations"]["total"] == 9
     assert summary["phases"]["coverage"]["status"] == summary["phases"]["fuzzing"]["status"] == "success"
     return summary
 

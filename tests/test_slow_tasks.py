@@ -48,3 +48,28 @@ def test_warm_started_real_fine_tune_starts_at_the_probe_score(tmp_path):
     start = next(x for x in lines if "eval_macro_f1" in x and not x.get("probe"))
     assert start["step"] == 0 and start["eval_macro_f1"] == pytest.approx(probe[0], abs=0.02)
     assert result.train_info["warm_start"] == "probe" and result.train_info["kept"] in ("fine-tuned", "probe")
+
+
+def test_recommend_auto_on_movielens_end_to_end(tmp_path):
+    """Every method on real MovieLens-100K with the real MiniLM reading item text; the winner is served."""
+    pytest.importorskip("recbole", reason="install with: pip install --no-deps recbole==1.2.1")
+    from fastapi.testclient import TestClient
+
+    from serve_helpers import make_app
+
+    result = train(load_config(EXAMPLES / "movielens-recommend.yaml", [f"output.dir={tmp_path}"]))
+    table = {r["method"]: r for r in result.train_info["validation_table"]}
+    assert set(table) == {"popular", "als", "bpr", "ease", "content", "hybrid"}
+    best = table[result.train_info["method"]]
+    assert best["ndcg@10"] >= 1.1 * table["als"]["ndcg@10"] and best["ndcg@10"] >= 2 * table["popular"]["ndcg@10"], table
+    assert table["content"]["ndcg@10"] > 0.5 * table["popular"]["ndcg@10"]  # the encoder reads something useful from titles
+    metrics = result.metrics
+    assert metrics["users"] == 943 and metrics["hr@10"] > 0.15, metrics["hr@10"]
+    assert metrics["cold_items"]["among_new_items"]["hr@10"] > 0.6  # random order among ~84 new items gives ~0.45
+    app, _ = make_app([result.run_dir])
+    with TestClient(app) as client:
+        answer = client.post("/v1/recommend", json={"user": "196", "k": 5, "filters": {"genres": "Comedy"}}).json()
+        assert answer["known_user"] and len(answer["items"]) == 5
+        assert all("Comedy" in r["attributes"]["genres"] for r in answer["items"])
+        similar = client.post("/v1/similar", json={"item": "1", "k": 5}).json()  # Toy Story
+        assert any("Animation" in r["attributes"]["genres"] or "Children" in r["attributes"]["genres"] for r in similar["items"])

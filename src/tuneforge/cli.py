@@ -170,6 +170,80 @@ def predict(
 
 
 @app.command()
+def recommend(
+    run_dir: Annotated[Path, typer.Argument(help="A recommend run directory (or its model/ folder).")],
+    user: Annotated[Optional[str], typer.Option(help="Recommend for this user id.")] = None,
+    items: Annotated[
+        Optional[str], typer.Option(help="Comma-separated recent item ids (an anonymous session, or added to --user's past).")
+    ] = None,
+    item: Annotated[Optional[str], typer.Option(help="Items similar to this item id.")] = None,
+    k: Annotated[int, typer.Option(min=1, max=1000, help="How many items.")] = 10,
+    exclude_seen: Annotated[bool, typer.Option("--exclude-seen/--include-seen", help="Leave out items the user already has.")] = True,
+    filters: Annotated[
+        Optional[list[str]], typer.Option("--filter", help="Only items whose attribute matches: --filter genres=Comedy (repeatable).")
+    ] = None,
+    input: Annotated[Optional[Path], typer.Option("--input", "-i", help="File of user ids to score (csv / jsonl / parquet).")] = None,
+    output: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="Where to write their recommendations (never the input).")
+    ] = None,
+    user_column: Annotated[str, typer.Option(help="User-id column of --input.")] = "user",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")] = False,
+) -> None:
+    """Top-k items for a user or a session, items similar to an item, or a whole file of users into another file."""
+    from tuneforge.predict.files import score_file
+    from tuneforge.tasks.recommend.runtime import Recommender
+
+    asked = [
+        name
+        for name, given in (
+            ("--user/--items", user is not None or items is not None),
+            ("--item", item is not None),
+            ("--input", input is not None),
+        )
+        if given
+    ]
+    if len(asked) != 1:
+        raise UsageProblem("give one of --user (and/or --items), --item, or --input FILE --output FILE")
+    if (input is None) != (output is None):
+        raise UsageProblem("--input and --output go together")
+    wanted = {}
+    for f in filters or []:
+        key, sep, value = f.partition("=")
+        if not sep or not key:
+            raise UsageProblem(f"--filter {f!r} must look like ATTRIBUTE=VALUE, e.g. genres=Comedy")
+        wanted[key] = value
+    recommender = Recommender.load(run_dir)
+    if input is not None:
+        recommender.k = k
+        with _exit_on_sigterm():
+            stats = score_file(recommender, input, output, text_column=user_column)
+        err.print(f"scored {stats['rows']} users in {stats['seconds']} s")
+        print(stats["output"])
+        return
+    if item is not None:
+        ranked = recommender.similar(item, k=k, filters=wanted)
+    else:
+        recent = [x.strip() for x in items.split(",") if x.strip()] if items else None
+        ranked, known = recommender.recommend(user=user, items=recent, k=k, exclude_seen=exclude_seen, filters=wanted)
+        if user is not None and not known:
+            err.print(f"user {user!r} is new to this model: {'their recent items decide' if recent else 'popular items of everyone'}")
+    if as_json:
+        for rank, (item_id, score) in enumerate(ranked, start=1):
+            print(
+                json.dumps(
+                    {"rank": rank, "item": item_id, "score": score, **recommender.describe_item(item_id)}, ensure_ascii=False, default=str
+                )
+            )
+        return
+    shown = list(recommender.catalog.item_attributes)[:3]
+    table = Table("rank", "item", "score", *shown)
+    for rank, (item_id, score) in enumerate(ranked, start=1):
+        described = recommender.describe_item(item_id)
+        table.add_row(str(rank), item_id, f"{score:.4f}", *[str(described.get(c, "")) for c in shown])
+    out.print(table)
+
+
+@app.command()
 def serve(
     run_dirs: Annotated[list[str], typer.Argument(help="Run directories to serve, each RUN_DIR or NAME=RUN_DIR.", show_default=False)],
     host: Annotated[Optional[str], typer.Option(help="Interface to bind (default 127.0.0.1).")] = None,

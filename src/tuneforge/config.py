@@ -215,14 +215,71 @@ class TuneConfig(_Section):
     seed: int | None = Field(None, ge=0, le=SEED_MAX, description="Sampler seed for a reproducible search order (single process).")
 
 
+RecommendMethod = Literal["auto", "popular", "als", "bpr", "ease", "content", "hybrid"]
+
+
+class RecommendConfig(_Section):
+    """Task recommend: interactions in `data.train` (one row per user-item event), optional side tables."""
+
+    method: RecommendMethod = Field(
+        "auto", description="popular, als / bpr (implicit), ease (item-item), content (encoder), hybrid, or auto (best on validation)."
+    )
+    user_column: str = Field("user", description="Column of the interactions file holding the user id.")
+    item_column: str = Field("item", description="Column of the interactions file holding the item id.")
+    rating_column: str | None = Field("rating", description="Optional rating column (used with positive_threshold).")
+    time_column: str | None = Field("timestamp", description="Optional time column (number or ISO date); orders each user's history.")
+    positive_threshold: float | None = Field(
+        None, description="Ratings below this are not positives (counted in the data report); None: every interaction counts."
+    )
+    items: str | None = Field(
+        None, description="Item side table (csv, jsonl, parquet or bundled:...): id column plus text/categorical columns."
+    )
+    item_id_column: str = Field("item", description="Id column of the item table.")
+    item_text_columns: list[str] | None = Field(
+        None, description="Item columns the encoder reads (content, hybrid); None: every other column."
+    )
+    users: str | None = Field(None, description="User side table: id column plus categorical columns (segments for cold start and slices).")
+    user_id_column: str = Field("user", description="Id column of the user table.")
+    segment_columns: list[str] | None = Field(
+        None, description="User columns that define segments (new-user popularity, fairness slices); None: every other column."
+    )
+    split: Literal["auto", "leave-last-out", "holdout", "time-cut"] = Field(
+        "auto", description="auto: leave-last-out by time when a time column exists, else a random holdout per user."
+    )
+    holdout_fraction: float = Field(
+        0.2, gt=0, lt=0.5, description="split holdout: share of each user's interactions held out (half validation, half test)."
+    )
+    time_cut: float = Field(
+        0.9, gt=0.5, lt=1, description="split time-cut: interactions after this time quantile are test, the slice before it validation."
+    )
+    cold_items: float = Field(
+        0.0, ge=0, lt=0.5, description="Share of items held out of training entirely, to measure cold start (0: none)."
+    )
+    min_user_interactions: int = Field(
+        3, ge=1, description="Users with fewer interactions stay in training only (reported, not evaluated)."
+    )
+    k: list[int] = Field([5, 10, 20], min_length=1, description="Cut-offs of the ranking metrics.")
+    factors: int = Field(32, ge=2, le=1024, description="als / bpr: latent factors.")
+    regularization: float = Field(0.1, ge=0, description="als / bpr: L2 regularisation.")
+    iterations: int = Field(15, ge=1, le=1000, description="als / bpr: passes over the data.")
+    ease_lambda: float = Field(300.0, gt=0, description="ease / hybrid: L2 strength of the item-item model.")
+    recency_half_life: float | None = Field(
+        10.0, gt=0, description="Weight of a past interaction halves every N interactions back (ease, content, hybrid); None: all equal."
+    )
+    blend_weight: float | None = Field(None, ge=0, description="hybrid: weight of the content score; None: chosen on validation.")
+    neighbours: int = Field(10, ge=1, description="hybrid: a new item borrows the item-item column of its N nearest items by content.")
+    max_length: int = Field(64, ge=8, le=512, description="content / hybrid: tokens of item text the encoder reads.")
+
+
 class RunConfig(_Section):
-    task: str = Field("classify", description="What the run learns: classify, multilabel or entities (see `tuneforge.tasks`).")
+    task: str = Field("classify", description="What the run learns: classify, multilabel, entities or recommend (see `tuneforge.tasks`).")
     data: DataConfig
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     cost: CostConfig = Field(default_factory=CostConfig)
     tune: TuneConfig = Field(default_factory=TuneConfig)
+    recommend: RecommendConfig = Field(default_factory=RecommendConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -185,8 +185,9 @@ class RunDir:
         frame = pd.DataFrame.from_records(records)
         if frame.empty:
             return pd.DataFrame(columns=["text", "label", "source"])
-        for column in ("text", "source"):  # always strings, whatever a reader would guess
-            frame[column] = frame[column].astype(str)
+        for column in ("text", "source", "user", "item"):  # always strings (texts, ids), whatever a reader would guess
+            if column in frame:
+                frame[column] = frame[column].astype(str)
         return frame
 
     def splits(self) -> dict[str, pd.DataFrame]:

@@ -11,15 +11,10 @@ def write_model_card(run: RunDir, *, config: dict, task, data_report: dict, metr
     splits = data_report.get("splits", {})
     split_lines = "\n".join(f"- {name}: {s['rows']} rows ({s['origin']})" for name, s in splits.items())
     removed = data_report.get("files", {}).get("train", {}).get("removed", {})
-    labels = data_report.get("labels", [])
-    transforms = data_report.get("transforms")
     text = f"""# Model card: {run.name}
 
 ## Model
-- Task: `{task.name}` ({len(labels)} labels: {", ".join(labels)})
-- Method: `{config["train"]["method"]}` on base model `{config["model"]["name"]}`
-- Max input length: {config["train"]["max_length"]} tokens (longer texts are truncated)
-- Text transforms replayed on every input: {", ".join(transforms) if transforms else "none"}
+{task.card_model(config, data_report, train_info)}
 
 ## Data
 - Source: `{config["data"]["train"]}`
@@ -32,7 +27,7 @@ def write_model_card(run: RunDir, *, config: dict, task, data_report: dict, metr
 - Wall time {cost.get("wall_seconds")} s, CPU time {cost.get("cpu_seconds")} s, peak memory {cost.get("peak_rss_mb")} MB on {cost.get("device")}; estimated ${cost.get("estimated_cost_usd")}
 
 ## Intended use
-- Intended for texts like the training data; scores on other domains, languages or lengths are unknown.
+- Intended for data like the training data; scores on other domains, languages, lengths or populations are unknown.
 - Training details: {train_info}
 """
     return run.write_model_card(text)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tuneforge.data.prepare import load_clean
-from tuneforge.predict.predictor import Predictor
 from tuneforge.rundir import RunDir
+from tuneforge.tasks import get_task
 
 
 def evaluate_run(
@@ -16,9 +15,11 @@ def evaluate_run(
     run = RunDir.open(run_dir)
     config = run.read_config()
     overrides = {k: v for k, v in (("text_column", text_column), ("label_column", label_column)) if v}
-    data_cfg = config.data.model_copy(update={**overrides, "format": "auto"})
-    predictor = Predictor.load(run.path, batch_size=config.train.eval_batch_size)
-    frame, _ = load_clean(str(data_path), data_cfg, predictor.task, predictor.meta.transforms)
-    predictor.task.check_labels(frame, predictor.labels, label_column=data_cfg.label_column)
+    config = config.model_copy(update={"data": config.data.model_copy(update=overrides)})
+    task = get_task(config.task)
+    runtime = task.load_runtime(run.path, batch_size=config.train.eval_batch_size)
+    frame = task.load_eval_frame(data_path, config, runtime)
+    if task.serves_texts:
+        task.check_labels(frame, runtime.labels, label_column=config.data.label_column)
     out_dir = run.eval_subdir(Path(data_path).stem)
-    return predictor.task.evaluate(predictor, frame, out_dir, split=str(data_path)), out_dir
+    return task.evaluate(runtime, frame, out_dir, split=str(data_path)), out_dir

@@ -16,6 +16,11 @@ any metadata columns). What each set is, and where it comes from:
   PERCENT and DATE spans marked **by rule** (regular expressions in
   `data/rule_entities.py`), not by people. Real text, machine labels: it shows
   the task end to end, it is not a human-annotated NER benchmark.
+- `movielens-100k` (recommend): 100,000 ratings (user, item, rating 1-5, unix
+  timestamp) of 943 users on 1,682 movies; `movielens-100k-items` (title, year,
+  genres) and `movielens-100k-users` (age, age_group, gender, occupation) are its
+  side tables. Same `recbole` data files as `movielens-genres`; GroupLens
+  research-use terms.
 """
 
 from __future__ import annotations
@@ -97,6 +102,37 @@ def load_movielens_genres() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*COLUMNS, "item_id", "year"])
 
 
+def _movielens_file(name: str) -> pd.DataFrame:
+    folder = _package_dir("recbole", "--no-deps recbole==1.2.1") / "dataset_example" / "ml-100k"
+    frame = pd.read_csv(folder / f"ml-100k.{name}", sep="\t", encoding="latin-1", dtype=str, keep_default_na=False)
+    frame.columns = [c.split(":")[0] for c in frame.columns]  # recbole headers read "user_id:token"
+    frame["source"] = [f"{PREFIX}movielens-100k/ml-100k.{name}:{n}" for n in range(2, len(frame) + 2)]
+    return frame
+
+
+def load_movielens_interactions() -> pd.DataFrame:
+    """MovieLens-100K ratings as interactions: user, item, rating, timestamp (unix seconds), source."""
+    frame = _movielens_file("inter").rename(columns={"user_id": "user", "item_id": "item"})
+    frame["rating"] = frame["rating"].astype(float)
+    frame["timestamp"] = frame["timestamp"].astype(float)
+    return frame
+
+
+def load_movielens_items() -> pd.DataFrame:
+    """MovieLens-100K movies: item, title (leading article restored), year, genres."""
+    frame = _movielens_file("item").rename(columns={"item_id": "item", "movie_title": "title", "release_year": "year", "class": "genres"})
+    frame["title"] = frame["title"].map(lambda t: _front_article(t.strip()))
+    return frame
+
+
+def load_movielens_users() -> pd.DataFrame:
+    """MovieLens-100K users: user, age, age_group, gender, occupation (zip code left out: it identifies)."""
+    frame = _movielens_file("user").rename(columns={"user_id": "user"}).drop(columns=["zip_code"])
+    ages = frame["age"].astype(int)
+    frame["age_group"] = pd.cut(ages, [0, 24, 34, 44, 200], labels=["under 25", "25-34", "35-44", "45 and over"]).astype(str)
+    return frame
+
+
 def load_bbc_entities() -> pd.DataFrame:
     """BBC News sentences with rule-marked MONEY / PERCENT / DATE spans; `topic` is kept as metadata."""
     from tuneforge.data.rule_entities import find_entities, sentences
@@ -129,6 +165,9 @@ BUNDLED: dict[str, Callable[[], pd.DataFrame]] = {
     "chatterbot-questions": load_chatterbot_questions,
     "movielens-genres": load_movielens_genres,
     "bbc-entities": load_bbc_entities,
+    "movielens-100k": load_movielens_interactions,
+    "movielens-100k-items": load_movielens_items,
+    "movielens-100k-users": load_movielens_users,
 }
 
 

@@ -37,7 +37,7 @@ class TrainContext:
         return {
             "task": self.task.name,
             "labels": self.labels,
-            "method": self.config.train.method,
+            "method": self.task.method_of(self.config),
             "strip_html": self.config.data.strip_html,
             "transforms": self.data.transforms,
         }

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import shutil
 import logging
+import shutil
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 from tuneforge.analysis.card import write_model_card
 from tuneforge.atomic import atomic_dir
 from tuneforge.config import RunConfig, dump_config
-from tuneforge.data.prepare import PreparedData, prepare_data
+from tuneforge.data.prepare import PreparedData
 from tuneforge.data.split import data_name
 from tuneforge.engine.checkpoints import latest_complete_checkpoint
 from tuneforge.engine.context import TrainContext
@@ -53,17 +52,6 @@ def write_failure(exc: BaseException, folder: Path) -> str | None:
     return None
 
 
-def _method(name: str) -> Callable[[TrainContext, Path], dict]:
-    # Imported on demand: the tfidf baseline should not pay for importing transformers.
-    if name in ("full", "lora"):
-        from tuneforge.engine.transformer import train_transformer
-
-        return train_transformer
-    from tuneforge.engine.linear import train_head, train_tfidf
-
-    return train_head if name == "head" else train_tfidf
-
-
 @dataclass
 class RunResult:
     run_dir: Path
@@ -84,14 +72,14 @@ def train(config: RunConfig, *, resume: str | Path | None = None, callbacks: lis
         return _resume(Path(resume))
     task = resolve_task(config)
     set_seed(config.train.seed)
-    model_path = None if config.train.method == "tfidf" else resolve_model(config.model.name)
-    data = prepare_data(config.data, seed=config.train.seed, task=task)
-    run = RunDir(share_from_main(_start_run(config, data, task.name).path if is_main_process() else None))
+    model_path = resolve_model(config.model.name) if task.needs_pretrained(config) else None
+    data = task.prepare(config, seed=config.train.seed)
+    run = RunDir(share_from_main(_start_run(config, data, task).path if is_main_process() else None))
     return _execute(TrainContext(config=config, task=task, data=data, run=run, model_path=model_path, callbacks=list(callbacks or [])))
 
 
-def _start_run(config: RunConfig, data: PreparedData, task_name: str) -> RunDir:
-    run = RunDir.create(config.output.dir, config.output.name or f"{config.train.method}-{data_name(config.data.train)}")
+def _start_run(config: RunConfig, data: PreparedData, task) -> RunDir:
+    run = RunDir.create(config.output.dir, config.output.name or f"{task.method_of(config)}-{data_name(config.data.train)}")
     logger.info("run directory: %s", run.path)
     run.write_config(dump_config(config))
     run.write_data_report(data.report)
@@ -99,8 +87,8 @@ def _start_run(config: RunConfig, data: PreparedData, task_name: str) -> RunDir:
         run.write_split(split, frame)
     run.update(
         status="running",
-        task=task_name,
-        method=config.train.method,
+        task=task.name,
+        method=task.method_of(config),
         model=config.model.name,
         data=config.data.train,
         metric_name=config.train.metric,
@@ -126,11 +114,11 @@ def _resume(path: Path) -> RunResult:
         run.remove_stale_temporaries()
     data = _saved_data(run, strip_html=config.data.strip_html)
     checkpoint = latest_complete_checkpoint(run.checkpoints_dir, remove_incomplete=is_main_process())
-    if checkpoint is None and config.train.method in ("full", "lora"):
+    if checkpoint is None and task.method_of(config) in ("full", "lora"):
         logger.warning("%s has no complete checkpoint; training starts from the beginning", run.path)
     if is_main_process():
         run.update(status="running", resumed_from=str(checkpoint) if checkpoint else None)
-    model_path = None if config.train.method == "tfidf" else resolve_model(config.model.name)
+    model_path = resolve_model(config.model.name) if task.needs_pretrained(config) else None
     result = _execute(TrainContext(config=config, task=task, data=data, run=run, model_path=model_path, resume_from=checkpoint))
     result.resumed = True
     return result
@@ -148,14 +136,12 @@ def _execute(ctx: TrainContext) -> RunResult:
     meter = CostMeter(usd_per_hour=config.cost.usd_per_hour)
     try:
         with _model_folder(run) as tmp:
-            train_info = _method(config.train.method)(ctx, Path(tmp))
+            train_info = task.trainer(task.method_of(config))(ctx, Path(tmp))
         if not is_main_process():
             return RunResult(run_dir=run.path, metrics={}, cost={})
-        from tuneforge.predict.predictor import Predictor
-
         main_split = "test" if ctx.data.test is not None else "validation"
-        predictor = Predictor.load(run.path, batch_size=config.train.eval_batch_size)
-        metrics = task.evaluate(predictor, ctx.frame(main_split), run.eval_dir, split=main_split)
+        runtime = task.load_runtime(run.path, batch_size=config.train.eval_batch_size)
+        metrics = task.evaluate(runtime, ctx.frame(main_split), run.eval_dir, split=main_split)
         cost = meter.snapshot()
         run.write_cost(cost)
         write_model_card(

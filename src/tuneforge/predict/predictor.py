@@ -56,6 +56,8 @@ class Predictor:
         model_dir = find_model_dir(path, variant)
         meta = ModelMeta.read(model_dir)
         task = get_task(meta.task)
+        if not task.serves_texts:
+            raise ConfigError(f"{model_dir} is a {meta.task} model, which does not score texts; use `tuneforge {meta.task}`")
         backend = load_backend(model_dir, meta, auto_model=task.auto_model, threads=threads)
         return cls(backend, meta, model_dir=model_dir, task=task, batch_size=batch_size, long_texts=long_texts)
 

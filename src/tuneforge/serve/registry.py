@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from tuneforge.errors import ConfigError, RunError
+from tuneforge.models.artifact import ModelMeta
 from tuneforge.predict.batcher import MicroBatcher
 from tuneforge.predict.predictor import Predictor
-from tuneforge.rundir import RunDir
+from tuneforge.rundir import RunDir, find_model_dir
 from tuneforge.serve.metrics import ServiceMetrics
 from tuneforge.serve.settings import ServeSettings
+from tuneforge.tasks import get_task
 
 
 @dataclass
@@ -68,9 +71,13 @@ def _run_info(run_dir: Path) -> dict:
 def load_models(specs: list[tuple[str, Path]], settings: ServeSettings, metrics: ServiceMetrics) -> dict[str, ServedModel]:
     models = {}
     for name, run_dir in specs:
-        predictor = Predictor.load(
-            run_dir, batch_size=settings.max_batch_size, variant=settings.variant, threads=settings.threads, long_texts=settings.long_texts
-        )
+        task = get_task(ModelMeta.read(find_model_dir(run_dir, settings.variant)).task)
+        if task.serves_texts:
+            predictor = Predictor.load(
+                run_dir, batch_size=settings.max_batch_size, variant=settings.variant, threads=settings.threads, long_texts=settings.long_texts
+            )
+        else:
+            predictor = task.load_runtime(run_dir)
         info = _run_info(run_dir)
         info["variant"] = predictor.meta.extra.get("variant", "original")
 
@@ -81,6 +88,11 @@ def load_models(specs: list[tuple[str, Path]], settings: ServeSettings, metrics:
         def scored(texts: list[str], _p: Predictor = predictor):
             # window counts (truncation or chunking) from one tokenizer call per batch, in the worker thread
             return _p.predict_raw(texts), np.array(_p.windows(texts), dtype=np.int64)
+
+        if not task.serves_texts:
+            from tuneforge.serve.routes.recommend import answer_batch
+
+            scored = partial(answer_batch, predictor)
 
         batcher = MicroBatcher(
             scored,

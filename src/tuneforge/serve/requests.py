@@ -95,10 +95,15 @@ async def parse_and_score(request: Request, state: ServiceState, task: str) -> t
     payload = parse_body(await request.body(), TextsRequest)
     check_texts(payload.texts, state)
     served = pick_model(payload.model, state, task)
+    return served, await queue_and_wait(served, state, payload.texts)
+
+
+async def queue_and_wait(served: ServedModel, state: ServiceState, items: list) -> BatchResult:
+    """Put `items` on the model's batcher and await their rows: 429 when full, 503 when draining, 504 when slow."""
     if state.draining:
         raise ApiError(503, "service is shutting down", "draining", {"Retry-After": "1"})
     try:
-        future = served.batcher.submit(payload.texts)
+        future = served.batcher.submit(items)
     except QueueFull as exc:
         raise ApiError(429, f"too busy: {exc}", "queue_full", {"Retry-After": "1"}) from None
     except BatcherClosed:
@@ -109,7 +114,7 @@ async def parse_and_score(request: Request, state: ServiceState, task: str) -> t
         future.cancel()  # still queued: the batcher skips it and frees its slot
         raise ApiError(504, f"not answered within {state.settings.request_timeout_s} s", "timeout") from None
     state.metrics.queue_seconds.labels(served.name).observe(result.queue_seconds)
-    return served, result
+    return result
 
 
 def timing_headers(result: BatchResult) -> dict[str, str]:

@@ -17,6 +17,7 @@ _BUILTIN = {
     "classify": "tuneforge.tasks.classify.task:ClassifyTask",
     "multilabel": "tuneforge.tasks.multilabel.task:MultiLabelTask",
     "entities": "tuneforge.tasks.entities.task:EntitiesTask",
+    "recommend": "tuneforge.tasks.recommend.task:RecommendTask",
 }
 _REGISTERED: dict[str, Callable[[], object]] = {}
 
@@ -44,8 +45,8 @@ def get_task(name: str):
 def resolve_task(config):
     """The config's task, after checking it supports the chosen training method."""
     task = get_task(config.task)
-    if config.train.method not in task.methods:
-        raise ConfigError(
-            f"invalid config:\n  train.method: task {task.name!r} supports {', '.join(task.methods)}; got {config.train.method!r}"
-        )
+    method = task.method_of(config)
+    if method not in task.methods:
+        setting = "recommend.method" if config.task == "recommend" else "train.method"
+        raise ConfigError(f"invalid config:\n  {setting}: task {task.name!r} supports {', '.join(task.methods)}; got {method!r}")
     return task

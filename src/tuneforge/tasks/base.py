@@ -50,6 +50,51 @@ class Task(ABC):
     compressible: ClassVar[bool] = False  # `tuneforge compress` applies
     keeps_raw_text: ClassVar[bool] = False  # outputs index the raw text (no transforms may change it)
     route: ClassVar[str]  # the service path, e.g. /v1/classify
+    serves_texts: ClassVar[bool] = True  # the service scores texts through a Predictor and a text route
+
+    # -- how the engine runs it (a task that is not about text overrides these) -------------
+
+    def method_of(self, config) -> str:
+        """The method a config asks of this task (text tasks: `train.method`)."""
+        return config.train.method
+
+    def needs_pretrained(self, config) -> bool:
+        """Whether the run loads pretrained weights (`model.name`)."""
+        return self.method_of(config) != "tfidf"
+
+    def prepare(self, config, *, seed: int):
+        """Read, clean and split the run's data (a `PreparedData`)."""
+        from tuneforge.data.prepare import prepare_data
+
+        return prepare_data(config.data, seed=seed, task=self)
+
+    def trainer(self, method: str):
+        """`fit(ctx, out_dir) -> train_info` building the model of `method` in `out_dir`."""
+        # Imported on demand: the tfidf baseline should not pay for importing transformers.
+        if method in ("full", "lora"):
+            from tuneforge.engine.transformer import train_transformer
+
+            return train_transformer
+        from tuneforge.engine.linear import train_head, train_tfidf
+
+        return train_head if method == "head" else train_tfidf
+
+    def load_runtime(self, path, *, batch_size: int = 32):
+        """What `evaluate` scores with: a `Predictor` for text tasks."""
+        from tuneforge.predict.predictor import Predictor
+
+        return Predictor.load(path, batch_size=batch_size)
+
+    def load_eval_frame(self, path, config, runtime) -> pd.DataFrame:
+        """A labeled file to evaluate a trained run on, read and cleaned with the transforms the model recorded."""
+        from tuneforge.data.prepare import load_clean
+
+        frame, _ = load_clean(str(path), config.data.model_copy(update={"format": "auto"}), self, runtime.meta.transforms)
+        return frame
+
+    def validation_key(self, config) -> str:
+        """The `run.json` train-info key `tune` maximises."""
+        return f"best_validation_{config.train.metric}"
 
     # -- data schema -----------------------------------------------------------------------
 
@@ -160,6 +205,15 @@ class Task(ABC):
     def headline(self, metrics: dict) -> dict[str, float]:
         """The few numbers run.json, `tuneforge runs` and the CLI table show."""
         return {k: metrics[k] for k in ("accuracy", "macro_f1", "micro_f1", "weighted_f1") if k in metrics}
+
+    def card_model(self, config: dict, data_report: dict, train_info: dict) -> str:
+        """Markdown lines: what the model is (task, labels, method, base model, input window, transforms)."""
+        labels = data_report.get("labels", [])
+        transforms = data_report.get("transforms")
+        return f"""- Task: `{self.name}` ({len(labels)} labels: {", ".join(labels)})
+- Method: `{config["train"]["method"]}` on base model `{config["model"]["name"]}`
+- Max input length: {config["train"]["max_length"]} tokens (longer texts are truncated)
+- Text transforms replayed on every input: {", ".join(transforms) if transforms else "none"}"""
 
     @abstractmethod
     def card_results(self, metrics: dict) -> str:

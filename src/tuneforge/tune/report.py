@@ -15,7 +15,22 @@ from tuneforge.plots import pyplot, save_figure
 from tuneforge.tune.space import apply_params
 
 logger = logging.getLogger(__name__)
-COST_COLUMNS = ("test_accuracy", "test_macro_f1", "wall_seconds", "peak_rss_mb", "run_dir")
+COST_COLUMNS = ("wall_seconds", "peak_rss_mb", "run_dir")
+
+
+def metric_name(config: RunConfig) -> str:
+    """The validation metric the study maximises, as the task names it (macro_f1, ndcg@10...)."""
+    from tuneforge.tasks import get_task
+
+    return get_task(config.task).validation_key(config).removeprefix("best_validation_")
+
+
+def result_columns(study) -> list[str]:
+    """The trials' test headline columns (test_accuracy, test_ndcg@10...) in first-seen order, then cost."""
+    seen: dict[str, None] = {}
+    for t in study.trials:
+        seen.update({k: None for k in t.user_attrs if k.startswith("test_")})
+    return [*seen, *COST_COLUMNS]
 
 
 def write_study_report(study, config: RunConfig, study_dir: Path) -> dict[str, Path]:
@@ -27,7 +42,7 @@ def write_study_report(study, config: RunConfig, study_dir: Path) -> dict[str, P
         best_config.pop("tune", None)  # best.yaml trains the winner; it does not search again
         files["best_yaml"] = atomic_write_text(
             study_dir / "best.yaml",
-            f"# best of study {study.study_name}: trial {best.number}, validation {config.train.metric}={best.value:.4f}\n"
+            f"# best of study {study.study_name}: trial {best.number}, validation {metric_name(config)}={best.value:.4f}\n"
             + yaml.safe_dump(best_config, sort_keys=False),
         )
         files["best"] = atomic_write_json(
@@ -35,9 +50,9 @@ def write_study_report(study, config: RunConfig, study_dir: Path) -> dict[str, P
             {
                 "trial": best.number,
                 "value": best.value,
-                "metric": config.train.metric,
+                "metric": metric_name(config),
                 "params": best.params,
-                **{k: best.user_attrs.get(k) for k in COST_COLUMNS},
+                **{k: best.user_attrs.get(k) for k in result_columns(study)},
             },
         )
         files["history_png"] = _history_png(study, config, study_dir / "history.png")
@@ -49,9 +64,10 @@ def write_study_report(study, config: RunConfig, study_dir: Path) -> dict[str, P
 
 def _trials_csv(study, config: RunConfig, path: Path) -> Path:
     names = list(config.tune.space)
+    columns = result_columns(study)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["number", "state", f"validation_{config.train.metric}", *names, *COST_COLUMNS, "note"])
+    writer.writerow(["number", "state", f"validation_{metric_name(config)}", *names, *columns, "note"])
     for t in study.trials:
         note = t.user_attrs.get("skipped") or t.user_attrs.get("error") or ""
         writer.writerow(
@@ -60,7 +76,7 @@ def _trials_csv(study, config: RunConfig, path: Path) -> Path:
                 t.state.name,
                 t.value if t.value is not None else "",
                 *[t.params.get(n, "") for n in names],
-                *[t.user_attrs.get(k, "") for k in COST_COLUMNS],
+                *[t.user_attrs.get(k, "") for k in columns],
                 note,
             ]
         )
@@ -98,7 +114,7 @@ def _history_png(study, config: RunConfig, path: Path) -> Path:
             label="pruned (last report)",
         )
     ax.set_xlabel("trial")
-    ax.set_ylabel(f"validation {config.train.metric}")
+    ax.set_ylabel(f"validation {metric_name(config)}")
     ax.set_title(f"Optimisation history: {study.study_name}")
     ax.legend(loc="lower right")
     return save_figure(fig, plt, path)

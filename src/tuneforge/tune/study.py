@@ -49,7 +49,9 @@ class BudgetReached(Exception):
 
 
 def study_dir_for(config: RunConfig) -> Path:
-    name = config.tune.study_name or f"{config.train.method}-{data_name(config.data.train)}"
+    from tuneforge.tasks import get_task
+
+    name = config.tune.study_name or f"{get_task(config.task).method_of(config)}-{data_name(config.data.train)}"
     return Path(config.output.dir) / f"study-{name}"
 
 
@@ -147,7 +149,10 @@ def make_objective(config: RunConfig, study_dir: Path, budget: int):
     optuna = _optuna()
     from tuneforge.engine.run import train
     from tuneforge.rundir import RunDir
+    from tuneforge.tasks import resolve_task
     from tuneforge.tune.pruning import PruningCallback
+
+    task = resolve_task(config)
 
     def objective(trial) -> float:
         # who runs the trial, first: a worker killed before this line leaves a RUNNING trial that only
@@ -170,19 +175,20 @@ def make_objective(config: RunConfig, study_dir: Path, budget: int):
         logger.info("trial %d: %s", trial.number, params)
         result = train(trial_config, callbacks=[PruningCallback(trial, config.train.metric)])
         info = RunDir(result.run_dir).info()
-        value = info["train"].get(f"best_validation_{config.train.metric}")
-        for key, val in (
+        key = task.validation_key(config)
+        value = info["train"].get(key)
+        headline = {f"test_{name}": val for name, val in task.headline(result.metrics).items()}
+        for name, val in (
             ("run_dir", str(result.run_dir)),
-            ("test_accuracy", result.metrics["accuracy"]),
-            ("test_macro_f1", result.metrics["macro_f1"]),
+            *headline.items(),
             ("wall_seconds", result.cost["wall_seconds"]),
             ("peak_rss_mb", result.cost["peak_rss_mb"]),
         ):
-            trial.set_user_attr(key, val)
+            trial.set_user_attr(name, val)
         logger.info(
             "trial %d: validation %s=%.4f, %.0f s, %.0f MB",
             trial.number,
-            config.train.metric,
+            key.removeprefix("best_validation_"),
             value,
             result.cost["wall_seconds"],
             result.cost["peak_rss_mb"],

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from tuneforge.serve.routes import classify, entities, multilabel
+from tuneforge.serve.routes import classify, entities, multilabel, recommend
 from tuneforge.serve.routes.common import model_choices
 
-ROUTERS = {"classify": classify.router, "multilabel": multilabel.router, "entities": entities.router}
+ROUTERS = {"classify": classify.router, "multilabel": multilabel.router, "entities": entities.router, "recommend": recommend.router}
+PATHS = {"recommend": ("/v1/recommend", "/v1/similar")}  # a task whose routes are not just `task.route`
 
 
 def document_served_models(schema: dict, state) -> dict:
@@ -13,6 +14,7 @@ def document_served_models(schema: dict, state) -> dict:
     from tuneforge.tasks import get_task
 
     for task in ROUTERS:
-        body = schema["paths"][get_task(task).route]["post"]["requestBody"]["content"]["application/json"]["schema"]
-        body["properties"]["model"] = model_choices(state, task)
+        for path in PATHS.get(task, (get_task(task).route,)):
+            body = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+            body["properties"]["model"] = model_choices(state, task)
     return schema

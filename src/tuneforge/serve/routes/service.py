@@ -15,14 +15,14 @@ from tuneforge.serve.routes.common import auth, errors, ok
 
 class ModelInfo(BaseModel):
     name: str
-    task: str = Field(description="classify, multilabel or entities.")
-    route: str = Field(description="The route that serves this model, e.g. /v1/classify.")
+    task: str = Field(description="classify, multilabel, entities or recommend.")
+    route: str = Field(description="The route that serves this model, e.g. /v1/classify (recommend: also /v1/similar).")
     labels: list[str]
-    method: str = Field(description="Training method: full, lora, head or tfidf.")
+    method: str = Field(description="Training method: full, lora, head or tfidf; for recommend popular, als, bpr, ease, content or hybrid.")
     kind: str
     base_model: str | None
     max_length: int | None = Field(description="Model window in tokens; null for tfidf.")
-    backend: str = Field(description="Runtime: torch, onnxruntime or sklearn.")
+    backend: str = Field(description="Runtime: torch, onnxruntime, sklearn, or numpy (recommend).")
     variant: str = Field(description="Served variant: original or a compressed one (int8, ...).")
     metrics: dict[str, Any] = Field(description="Test metrics from the run, when it recorded them.")
 
