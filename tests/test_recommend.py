@@ -263,6 +263,10 @@ def test_new_users_get_their_segments_favourites_then_personal_items(tmp_path):
     assert [i for i, _ in registered] == [recommender.catalog.items[j] for j in np.argsort(-favourites, kind="stable")[:3]]
     stranger, known = recommender.recommend(user="nobody", k=3)
     assert not known and stranger
+    described, known = recommender.recommend(user="nobody", segment={"gender": "F"}, k=3)
+    assert not known and [i for i, _ in described] == [i for i, _ in registered]  # "registered-only" is F too
+    with pytest.raises(DataError, match="segment.shoe_size: not a segment column"):
+        recommender.recommend(user="nobody", segment={"shoe_size": "9"})
     personal, _ = recommender.recommend(user="nobody", items=["i20", "i21", "i22"], k=5)
     assert all(int(i[1:]) >= 15 for i, _ in personal)  # a group-b session gets group-b items
 
@@ -326,6 +330,8 @@ def test_service_recommend_and_similar(ease_run):
         assert "X-Batch-Size" in ok.headers
         session = client.post("/v1/recommend", json={"items": ["i16", "i17"], "k": 3, "filters": {"kind": "b"}}).json()
         assert not session["known_user"] and all(r["attributes"]["kind"] == "b" for r in session["items"])
+        newcomer = client.post("/v1/recommend", json={"user": "brand-new", "segment": {"gender": "M"}, "k": 3}).json()
+        assert not newcomer["known_user"] and len(newcomer["items"]) == 3
         for body, where in (
             ({"items": ["nope"]}, "unknown item id 'nope'"),
             ({"user": "u1", "filters": {"colour": "red"}}, "no such item attribute"),

@@ -177,6 +177,9 @@ def recommend(
         Optional[str], typer.Option(help="Comma-separated recent item ids (an anonymous session, or added to --user's past).")
     ] = None,
     item: Annotated[Optional[str], typer.Option(help="Items similar to this item id.")] = None,
+    segment: Annotated[
+        Optional[list[str]], typer.Option(help="A new user's user-table columns: --segment gender=F --segment age_group=25-34.")
+    ] = None,
     k: Annotated[int, typer.Option(min=1, max=1000, help="How many items.")] = 10,
     exclude_seen: Annotated[bool, typer.Option("--exclude-seen/--include-seen", help="Leave out items the user already has.")] = True,
     filters: Annotated[
@@ -206,12 +209,7 @@ def recommend(
         raise UsageProblem("give one of --user (and/or --items), --item, or --input FILE --output FILE")
     if (input is None) != (output is None):
         raise UsageProblem("--input and --output go together")
-    wanted = {}
-    for f in filters or []:
-        key, sep, value = f.partition("=")
-        if not sep or not key:
-            raise UsageProblem(f"--filter {f!r} must look like ATTRIBUTE=VALUE, e.g. genres=Comedy")
-        wanted[key] = value
+    wanted, described = _pairs(filters, "--filter", "genres=Comedy"), _pairs(segment, "--segment", "gender=F")
     recommender = Recommender.load(run_dir)
     if input is not None:
         recommender.k = k
@@ -224,9 +222,11 @@ def recommend(
         ranked = recommender.similar(item, k=k, filters=wanted)
     else:
         recent = [x.strip() for x in items.split(",") if x.strip()] if items else None
-        ranked, known = recommender.recommend(user=user, items=recent, k=k, exclude_seen=exclude_seen, filters=wanted)
+        ranked, known = recommender.recommend(user=user, items=recent, segment=described, k=k, exclude_seen=exclude_seen, filters=wanted)
         if user is not None and not known:
-            err.print(f"user {user!r} is new to this model: {'their recent items decide' if recent else 'popular items of everyone'}")
+            err.print(
+                f"user {user!r} is new to this model: {'their recent items decide' if recent else 'popular items of their segment, or of everyone'}"
+            )
     if as_json:
         for rank, (item_id, score) in enumerate(ranked, start=1):
             print(
@@ -345,6 +345,17 @@ def runs(directory: Annotated[Path, typer.Option("--dir", help="Parent directory
     for row in rows:
         table.add_row(*row)
     out.print(table)
+
+
+def _pairs(values: list[str] | None, option: str, example: str) -> dict[str, str]:
+    """`KEY=VALUE` options as a dict; a malformed one is a usage error naming the option."""
+    out = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageProblem(f"{option} {item!r} must look like KEY=VALUE, e.g. {example}")
+        out[key] = value
+    return out
 
 
 @contextlib.contextmanager

@@ -44,6 +44,11 @@ class RecommendRequest(BaseModel):
     items: list[StrictStr] | None = Field(
         None, max_length=MAX_ITEMS, description="Recent item ids, oldest first: an anonymous session, or added to the user's past."
     )
+    segment: dict[str, StrictStr] | None = Field(
+        None,
+        max_length=MAX_FILTERS,
+        description='A new user\'s user-table columns, e.g. {"gender": "F", "age_group": "25-34"}: their segment\'s favourites.',
+    )
     k: Count = Field(10, ge=1, le=MAX_K, description="How many items.")
     exclude_seen: StrictBool = Field(True, description="Leave out items the user (or session) already has.")
     filters: dict[str, StrictStr] | None = Field(
@@ -170,7 +175,7 @@ def router(state) -> APIRouter:
             raise ApiError(422, "body: give a user id, recent items, or both", "invalid_request")
         served = pick_model(payload.model, state, "recommend")
         rec = served.predictor
-        history, segment, known = _checked(lambda: rec.query(user=payload.user, items=payload.items))
+        history, segment, known = _checked(lambda: rec.query(user=payload.user, items=payload.items, segment=payload.segment))
         mask = _checked(lambda: rec.item_mask(payload.filters))
         query = Query(history=history, segment=segment, k=payload.k, exclude=history if payload.exclude_seen else None, mask=mask)
         result = await queue_and_wait(served, state, [query])

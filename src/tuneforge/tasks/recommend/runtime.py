@@ -151,12 +151,27 @@ class Recommender:
             raise DataError(f"{field_name}: unknown item id {unknown[0]!r} ({len(unknown)} unknown of {len(ids)})")
         return np.array([self.catalog.item_index[x] for x in ids], dtype=np.int64)
 
-    def query(self, *, user: str | None = None, items: list[str] | None = None) -> tuple[np.ndarray, int, bool]:
+    def segment_of(self, attributes: dict[str, str] | None) -> int:
+        """The segment of a new user described by the user-table columns (e.g. gender, age_group); -1 when unknown."""
+        if not attributes:
+            return -1
+        columns = self.catalog.segment_columns
+        extra = sorted(set(attributes) - set(columns))
+        if extra:
+            raise DataError(f"segment.{extra[0]}: not a segment column; the model's are: {', '.join(columns) or 'none'}")
+        if set(attributes) != set(columns):
+            return -1  # a partial description matches no segment: overall favourites
+        name = ", ".join(f"{c}={attributes[c]}" for c in columns)
+        return self.catalog.segments.index(name) if name in self.catalog.segments else -1
+
+    def query(
+        self, *, user: str | None = None, items: list[str] | None = None, segment: dict[str, str] | None = None
+    ) -> tuple[np.ndarray, int, bool]:
         """(history, segment, known user) for a user (plus any recent items) or an anonymous list of items.
 
-        A user id the model has never seen is a new user: no history, no segment."""
+        A user id the model has never seen is a new user: no history, and the segment `segment` describes (if any)."""
         history = np.zeros(0, dtype=np.int64)
-        segment, known = -1, False
+        segment, known = self.segment_of(segment), False
         if user is not None:
             row = self.catalog.user_index.get(str(user))
             if row is not None:
@@ -210,12 +225,13 @@ class Recommender:
         *,
         user: str | None = None,
         items: list[str] | None = None,
+        segment: dict[str, str] | None = None,
         k: int = 10,
         exclude_seen: bool = True,
         filters: dict | None = None,
     ) -> tuple[list[tuple[str, float]], bool]:
         """(ranked items, whether the user is known); a new user gets the popular items of their segment, or overall."""
-        history, segment, known = self.query(user=user, items=items)
+        history, segment, known = self.query(user=user, items=items, segment=segment)
         scores = self.score_histories([history], np.array([segment]))[0]
         return self.top(scores, k=k, exclude=history if exclude_seen else None, mask=self.item_mask(filters)), known
 
