@@ -118,6 +118,9 @@ class TrainConfig(_Section):
         "best", description="best: if the fine-tuned model ends below the frozen-encoder probe on validation, the run keeps the probe."
     )
     batch_size: int = Field(16, ge=1, le=4096, description="Examples per optimisation step (per device).")
+    group_by_length: bool = Field(
+        True, description="Batch texts of similar length together (far less padding on short, uneven texts); batch order stays random."
+    )
     eval_batch_size: int = Field(64, ge=1, le=4096, description="Examples per forward pass when predicting.")
     max_length: int = Field(128, ge=8, le=8192, description="Tokens kept per text; longer texts are truncated.")
     seed: int = Field(42, ge=0, le=SEED_MAX, description="Seed for splits, initialisation, shuffling and dropout (0 to 2**32-1).")

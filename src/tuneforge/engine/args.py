@@ -77,5 +77,6 @@ def run_training_arguments(train, output_dir: str | Path, *, n_train: int, evalu
         n_train=n_train,
         epochs=train.planned_epochs,
         eval_on_start=evaluate_first,
+        train_sampling_strategy="group_by_length" if train.group_by_length else "random",
         **{name: getattr(train, name) for name in FROM_TRAIN_CONFIG},
     )

@@ -142,7 +142,7 @@ def _execute(ctx: TrainContext) -> RunResult:
         main_split = "test" if ctx.data.test is not None else "validation"
         runtime = task.load_runtime(run.path, batch_size=config.train.eval_batch_size)
         metrics = task.evaluate(runtime, ctx.frame(main_split), run.eval_dir, split=main_split)
-        cost = meter.snapshot()
+        cost = {**meter.snapshot(), **train_info.get("throughput", {})}
         run.write_cost(cost)
         write_model_card(
             run, config=config.to_dict(), task=task, data_report=ctx.data.report, metrics=metrics, cost=cost, train_info=train_info

@@ -27,6 +27,7 @@ from tuneforge.engine.context import TrainContext
 from tuneforge.engine.distributed import is_main_process
 from tuneforge.engine.optim import adamw
 from tuneforge.engine.probe import Probe, fit_probe, save_probe
+from tuneforge.engine.throughput import TokenCounter, training_seconds
 from tuneforge.models.artifact import ModelMeta
 from tuneforge.models.loading import load_pretrained, load_tokenizer
 from tuneforge.models.pooling import MEAN, use_mean_pooling
@@ -39,7 +40,20 @@ def engine_trainer_class():
     from transformers import Trainer
 
     class EngineTrainer(Trainer):
-        """Hugging Face Trainer as the engine runs it; distillation subclasses it for its loss."""
+        """Hugging Face Trainer as the engine runs it; distillation subclasses it for its loss.
+
+        Training batches go through a `TokenCounter` (texts, tokens, padding); evaluation batches do not."""
+
+        token_counter: TokenCounter | None = None
+
+        def get_train_dataloader(self):
+            plain = self.data_collator
+            self.token_counter = TokenCounter(plain)
+            self.data_collator = self.token_counter
+            try:
+                return super().get_train_dataloader()
+            finally:
+                self.data_collator = plain
 
     return EngineTrainer
 
@@ -174,6 +188,8 @@ def train_transformer(ctx: TrainContext, out_dir: Path) -> dict:
         "learning_rates": {"body": t.learning_rate, "head": t.head_learning_rate},
         **stop_summary(trainer.state, t, t.metric),
     }
+    if trainer.token_counter is not None:
+        info["throughput"] = trainer.token_counter.summary(training_seconds(result.metrics.get("train_runtime", 0.0), trainer.state.log_history))
     if probe is not None:
         info[f"probe_validation_{t.metric}"] = probe.score(t.metric)
     if (
