@@ -56,6 +56,14 @@ class DataConfig(_Section):
     test_fraction: float = Field(0.1, gt=0, lt=0.5, description="Share of train held out for test (single-file input).")
     max_rows: int | None = Field(None, ge=10, description="Stratified subsample of the training file, for quick runs.")
     strip_html: bool = Field(True, description="Remove HTML tags and unescape entities (a recorded transform, replayed at prediction).")
+    redact: list[str] | None = Field(
+        None,
+        description="PII to replace before the model sees text, in training, predict and serve alike: EMAIL, PHONE, PERSON, LOCATION, "
+        "CREDIT_CARD, IBAN, IP, URL, DATE, US_SSN, UK_NHS, CRYPTO (extra 'privacy').",
+    )
+    redact_strategy: Literal["replace", "hash"] = Field(
+        "replace", description="replace: typed placeholders like <EMAIL>; hash: <EMAIL_1a2b3c4d>, one salted pseudonym per value."
+    )
     dedupe: bool = Field(True, description="Drop exact duplicate (text, label) rows.")
     empty_text: EmptyTextPolicy = Field("error", description="A labeled row with empty text: 'error' stops, 'drop' removes and counts it.")
 

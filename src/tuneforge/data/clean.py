@@ -77,14 +77,21 @@ def clean_frame(
     """Transform text, parse labels, drop empty rows and duplicates; raise on a row that is half there."""
     transforms = default_transforms(strip_html=strip_html) if transforms is None else list(transforms)
     report = CleanReport(rows_read=len(frame), blank_lines=blank_lines)
+    plain = [t for t in transforms if not t.startswith("redact:")]
+    redaction = [t for t in transforms if t.startswith("redact:")]  # last in a run's list (see prepare.run_transforms)
+    if redaction:
+        report.modified["pii_redacted"] = 0
     texts, labels, missing = [], [], []
     for raw_text, raw_label, source in zip(frame["text"].tolist(), frame["label"].tolist(), frame["source"].tolist()):
         text = raw_text if isinstance(raw_text, str) else ""
-        cleaned = apply_transforms(text, transforms)
+        shaped = apply_transforms(text, plain)
+        cleaned = apply_transforms(shaped, redaction) if redaction else shaped
         if "strip_html" in transforms and has_html(text):
             report.modified["html_stripped"] += 1
-        elif cleaned != text:
+        elif shaped != text:
             report.modified["whitespace_normalized"] += 1
+        if cleaned != shaped:
+            report.modified["pii_redacted"] += 1
         label = parse_label(raw_label, text=cleaned, where=f"{source}: column {label_column!r}")
         texts.append(cleaned)
         missing.append(label is MISSING)

@@ -21,7 +21,7 @@ from tuneforge.data.clean import clean_frame
 from tuneforge.data.read import read_table
 from tuneforge.data.split import stratified_sample, stratified_split
 from tuneforge.data.transforms import default_transforms
-from tuneforge.errors import DataError
+from tuneforge.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
 SPLITS = ("train", "validation", "test")
@@ -45,7 +45,23 @@ class PreparedData:
 
 def run_transforms(data: DataConfig, task) -> list[str]:
     """The ordered text transforms of a run; none when the task's outputs index the raw text (entity spans)."""
-    return [] if task.keeps_raw_text else default_transforms(strip_html=data.strip_html)
+    if task.keeps_raw_text:
+        if data.redact:
+            raise ConfigError(f"data.redact: task {task.name} answers with offsets into the raw text, which redaction would change")
+        return []
+    transforms = default_transforms(strip_html=data.strip_html)
+    if data.redact:
+        from tuneforge.data.redact import transform_name
+
+        transforms.append(transform_name(data.redact, data.redact_strategy))
+    return transforms
+
+
+def redaction_counts(transforms: list[str]) -> dict[str, int]:
+    """Entities replaced so far in this process by the run's redaction transform (none: {})."""
+    from tuneforge.data.redact import is_redaction, redactor
+
+    return {k: v for name in transforms if is_redaction(name) for k, v in redactor(name).counts.items()}
 
 
 def read_labeled(spec: str, data: DataConfig) -> tuple[pd.DataFrame, int]:
@@ -76,6 +92,7 @@ def load_clean(spec: str, data: DataConfig, task, transforms: list[str]) -> tupl
 def prepare_data(data: DataConfig, *, seed: int, task) -> PreparedData:
     """`task` (a tuneforge.tasks Task) says how labels are read, which labels exist and what splits keep balanced."""
     transforms = run_transforms(data, task)
+    redacted_before = redaction_counts(transforms)
     report: dict[str, Any] = {"seed": seed, "task": task.name, "transforms": transforms, "files": {}, "splits": {}}
     train, report["files"]["train"] = load_clean(data.train, data, task, transforms)
     labels = task.label_names(train)
@@ -119,6 +136,9 @@ def prepare_data(data: DataConfig, *, seed: int, task) -> PreparedData:
         report["splits"][split] = _split_summary(frame, origin[split], overlap, task)
     report["splits"]["train"] = _split_summary(train, origin["train"], 0, task)
     report["labels"] = labels
+    if data.redact:  # which entities were replaced, and how often: what a privacy review asks first
+        after = redaction_counts(transforms)
+        report["redacted"] = {k: after.get(k, 0) - redacted_before.get(k, 0) for k in sorted(after)}
     report["columns"] = [c for c in train.columns if c not in ("text", "label", "source")]
     return PreparedData(
         train=train, validation=frames["validation"], test=frames["test"], labels=labels, report=report, transforms=transforms

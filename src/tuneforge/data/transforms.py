@@ -2,7 +2,8 @@
 
 The list a run used is saved with its model (`tuneforge.json`, `transforms`) and
 replayed by `Predictor` on every input, so served text is shaped exactly like
-training text. A new transform (PII redaction, say) is one entry in `TRANSFORMS`.
+training text. A new transform is one entry in `TRANSFORMS`; PII redaction
+(`redact:...`, `data/redact.py`) is a transform whose name carries its settings.
 """
 
 from __future__ import annotations
@@ -43,13 +44,22 @@ def default_transforms(*, strip_html: bool) -> list[str]:
 
 
 def check_transforms(names: Sequence[str]) -> list[str]:
-    unknown = [n for n in names if n not in TRANSFORMS]
+    unknown = [n for n in names if n not in TRANSFORMS and not n.startswith("redact:")]
     if unknown:
-        raise ConfigError(f"unknown text transform(s) {', '.join(map(repr, unknown))}; known: {', '.join(TRANSFORMS)}")
+        raise ConfigError(f"unknown text transform(s) {', '.join(map(repr, unknown))}; known: {', '.join(TRANSFORMS)}, redact:...")
     return list(names)
+
+
+def transform(name: str) -> Callable[[str], str]:
+    """The function behind a recorded name; `redact:...` names carry their settings (see `data/redact.py`)."""
+    if name.startswith("redact:"):
+        from tuneforge.data.redact import redactor
+
+        return redactor(name)
+    return TRANSFORMS[name]
 
 
 def apply_transforms(text: str, names: Sequence[str]) -> str:
     for name in names:
-        text = TRANSFORMS[name](text)
+        text = transform(name)(text)
     return text

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from tuneforge.data.transforms import apply_transforms
+from tuneforge.data.transforms import apply_transforms, transform
 from tuneforge.errors import ConfigError
 from tuneforge.models.artifact import ModelMeta
 from tuneforge.predict.backends import Backend, load_backend
@@ -38,6 +38,8 @@ class Predictor:
         self.model_dir = model_dir
         self.batch_size = batch_size
         self.long_texts = long_texts if self.task.chunkable else "truncate"
+        for name in meta.transforms:  # load heavy transforms (PII redaction) now, not on the first request
+            transform(name)
 
     @classmethod
     def load(

@@ -213,11 +213,19 @@ class Task(ABC):
         return f"""- Task: `{self.name}` ({len(labels)} labels: {", ".join(labels)})
 - Method: `{config["train"]["method"]}` on base model `{config["model"]["name"]}`
 - Max input length: {config["train"]["max_length"]} tokens (longer texts are truncated)
-- Text transforms replayed on every input: {", ".join(transforms) if transforms else "none"}"""
+- Text transforms replayed on every input: {", ".join(transforms) if transforms else "none"}{_redaction_line(data_report)}"""
 
     @abstractmethod
     def card_results(self, metrics: dict) -> str:
         """Markdown: the results section of the model card."""
+
+
+def _redaction_line(data_report: dict) -> str:
+    redacted = data_report.get("redacted")
+    if redacted is None:
+        return ""
+    counts = ", ".join(f"{k} {v}" for k, v in redacted.items()) or "none found"
+    return f"\n- Personal data replaced before training (and in every input since): {counts}"
 
 
 class EncodedDataset:
