@@ -282,6 +282,14 @@ class RecommendConfig(_Section):
     max_length: int = Field(64, ge=8, le=512, description="content / hybrid: tokens of item text the encoder reads.")
 
 
+class EvaluateConfig(_Section):
+    slices: list[str] = Field(
+        default_factory=list,
+        description="Columns of the data to compare groups by (fairness slices); text length and true label are always sliced.",
+    )
+    min_slice_rows: int = Field(30, ge=1, description="Groups with fewer evaluated rows are listed but not judged (too noisy).")
+
+
 class RunConfig(_Section):
     task: str = Field("classify", description="What the run learns: classify, multilabel, entities or recommend (see `tuneforge.tasks`).")
     data: DataConfig
@@ -291,6 +299,7 @@ class RunConfig(_Section):
     cost: CostConfig = Field(default_factory=CostConfig)
     tune: TuneConfig = Field(default_factory=TuneConfig)
     recommend: RecommendConfig = Field(default_factory=RecommendConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -22,4 +22,4 @@ def evaluate_run(
     if task.serves_texts:
         task.check_labels(frame, runtime.labels, label_column=config.data.label_column)
     out_dir = run.eval_subdir(Path(data_path).stem)
-    return task.evaluate(runtime, frame, out_dir, split=str(data_path)), out_dir
+    return task.evaluate(runtime, frame, out_dir, split=str(data_path), **task.evaluation_options(config)), out_dir

@@ -141,7 +141,7 @@ def _execute(ctx: TrainContext) -> RunResult:
             return RunResult(run_dir=run.path, metrics={}, cost={})
         main_split = "test" if ctx.data.test is not None else "validation"
         runtime = task.load_runtime(run.path, batch_size=config.train.eval_batch_size)
-        metrics = task.evaluate(runtime, ctx.frame(main_split), run.eval_dir, split=main_split)
+        metrics = task.evaluate(runtime, ctx.frame(main_split), run.eval_dir, split=main_split, **task.evaluation_options(config))
         cost = {**meter.snapshot(), **train_info.get("throughput", {})}
         run.write_cost(cost)
         write_model_card(

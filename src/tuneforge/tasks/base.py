@@ -92,6 +92,10 @@ class Task(ABC):
         frame, _ = load_clean(str(path), config.data.model_copy(update={"format": "auto"}), self, runtime.meta.transforms)
         return frame
 
+    def evaluation_options(self, config) -> dict:
+        """Keyword settings `evaluate` takes from the config (e.g. fairness slices); none by default."""
+        return {}
+
     def validation_key(self, config) -> str:
         """The `run.json` train-info key `tune` maximises."""
         return f"best_validation_{config.train.metric}"

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tuneforge.analysis.slices import slice_groups, slice_metrics
 from tuneforge.atomic import atomic_file, atomic_write_json
 from tuneforge.plots import save_confusion_png, save_reliability_png
 from tuneforge.tasks.base import label_index
@@ -15,14 +16,16 @@ from tuneforge.tasks.classify.metrics import classification_metrics
 ERRORS_KEPT = 50
 
 
-def evaluate_frame(predictor, frame: pd.DataFrame, out_dir: Path, *, split: str) -> dict:
-    """Score `frame` (text, label, source) and write metrics.json, confusion.png, reliability.png, errors.csv."""
+def evaluate_frame(predictor, frame: pd.DataFrame, out_dir: Path, *, split: str, slices: list[str] = (), min_slice_rows: int = 30) -> dict:
+    """Score `frame` (text, label, source) and write metrics.json, slices.json, confusion.png, reliability.png, errors.csv."""
     labels = predictor.labels
     index = label_index(labels)
     y_true = np.array([index[label] for label in frame["label"]])
     probs = predictor.predict_proba(frame["text"].tolist(), progress=f"evaluating {split}")
     metrics = {"split": split, "task": "classify", **classification_metrics(y_true, probs, labels)}
+    metrics["slices"] = slice_metrics(y_true, probs, labels, slice_groups(frame, list(slices)), min_rows=min_slice_rows)
     out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out_dir / "slices.json", metrics["slices"])
     atomic_write_json(out_dir / "metrics.json", metrics)
     save_confusion_png(metrics["confusion_matrix"], labels, out_dir / "confusion.png", title=f"Confusion matrix ({split}, n={len(frame)})")
     save_reliability_png(y_true, probs, out_dir / "reliability.png")

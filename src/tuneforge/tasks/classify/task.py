@@ -84,8 +84,11 @@ class ClassifyTask(Task):
             columns[f"prob_{label}"] = raw[:, j].round(6).tolist()
         return columns
 
-    def evaluate(self, predictor, frame: pd.DataFrame, out_dir: Path, *, split: str) -> dict:
-        return evaluate_frame(predictor, frame, out_dir, split=split)
+    def evaluation_options(self, config) -> dict:
+        return {"slices": list(config.evaluate.slices), "min_slice_rows": config.evaluate.min_slice_rows}
+
+    def evaluate(self, predictor, frame: pd.DataFrame, out_dir: Path, *, split: str, slices=(), min_slice_rows: int = 30) -> dict:
+        return evaluate_frame(predictor, frame, out_dir, split=split, slices=list(slices), min_slice_rows=min_slice_rows)
 
     def card_results(self, metrics: dict) -> str:
         split = metrics.get("split", "test")
@@ -103,7 +106,14 @@ class ClassifyTask(Task):
 |---|---|---|---|---|
 {rows}
 
-## Limitations
+{_slices_section(metrics)}## Limitations
 - Weakest label on {split}: `{weakest}`. Look at `eval/errors.csv` (most confident mistakes) before relying on it.
 - Probabilities are softmax scores; see `eval/reliability.png` before treating them as calibrated.
 """
+
+
+def _slices_section(metrics: dict) -> str:
+    from tuneforge.analysis.slices import card_lines
+
+    lines = card_lines(metrics.get("slices", {}))
+    return ("## Slices (eval/slices.json)\n" + "\n".join(lines) + "\n\n") if lines else ""

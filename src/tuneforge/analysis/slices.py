@@ -1,0 +1,123 @@
+"""Fairness slices: the same metrics per group of rows, and the largest gap between groups.
+
+Groups come from metadata columns the data layer keeps (`evaluate.slices`, e.g. a
+customer segment or a language), plus two automatic ones: text length (quartiles)
+and the true label. Per group, through `fairlearn`'s `MetricFrame`: accuracy, macro
+F1, expected calibration error and the share of rows predicted as each class
+(selection rate); for binary tasks also fairlearn's demographic-parity and
+equalized-odds differences. A group smaller than `min_rows` is listed but left out
+of the gaps and flagged, because a difference there cannot be told from noise.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+import numpy as np
+import pandas as pd
+
+from tuneforge.errors import DataError
+
+logger = logging.getLogger(__name__)
+AUTOMATIC = ("text_length", "label")
+
+
+def length_groups(texts: pd.Series) -> pd.Series:
+    """Quartiles of character length, named by their bounds ("31-58 chars")."""
+    lengths = texts.str.len()
+    edges = np.unique(np.quantile(lengths, [0, 0.25, 0.5, 0.75, 1.0]).round())
+    if len(edges) < 2:
+        return pd.Series([f"{int(edges[0])} chars"] * len(texts), index=texts.index)
+    bins = pd.cut(lengths, edges, include_lowest=True, duplicates="drop")
+    return bins.map(lambda b: f"{int(np.ceil(b.left))}-{int(b.right)} chars").astype(str)
+
+
+def slice_groups(frame: pd.DataFrame, columns: list[str]) -> dict[str, pd.Series]:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        known = [c for c in frame.columns if c not in ("text", "label", "source")]
+        raise DataError(
+            f"evaluate.slices: no column {missing[0]!r} in the evaluated rows; columns kept from the data: {', '.join(known) or 'none'}"
+        )
+    groups = {c: frame[c].map(lambda v: "missing" if v is None or v != v else str(v)) for c in columns}
+    groups["text_length"] = length_groups(frame["text"])
+    groups["label"] = frame["label"].astype(str)
+    return groups
+
+
+def slice_metrics(y_true: np.ndarray, probs: np.ndarray, labels: list[str], groups: dict[str, pd.Series], *, min_rows: int) -> dict:
+    """Per-group metrics and the largest gaps, for every grouping in `groups`."""
+    from fairlearn.metrics import MetricFrame, count, demographic_parity_difference, equalized_odds_difference
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from tuneforge.tasks.classify.metrics import expected_calibration_error
+
+    y_pred = probs.argmax(axis=1)
+    rows = np.arange(len(y_true))
+    metrics = {
+        "n": count,
+        "accuracy": accuracy_score,
+        "macro_f1": partial(f1_score, average="macro", zero_division=0),
+        "calibration_error": lambda t, p: expected_calibration_error(t, probs[p]),
+        **{f"selected_{label}": partial(_share, k=k) for k, label in enumerate(labels)},
+    }
+    out: dict = {}
+    for name, group in groups.items():
+        # calibration needs the rows' probabilities: MetricFrame passes row numbers as y_pred for that metric
+        frame = MetricFrame(
+            metrics={k: v for k, v in metrics.items() if k != "calibration_error"},
+            y_true=y_true,
+            y_pred=y_pred,
+            sensitive_features=group.to_numpy(),
+        )
+        calibration = MetricFrame(metrics=metrics["calibration_error"], y_true=y_true, y_pred=rows, sensitive_features=group.to_numpy())
+        table = frame.by_group.assign(calibration_error=calibration.by_group)
+        per_group = {
+            str(value): {k: (int(v) if k == "n" else round(float(v), 4)) for k, v in row.items()} | {"small": int(row["n"]) < min_rows}
+            for value, row in table.iterrows()
+        }
+        judged = table[table["n"] >= min_rows]
+        gaps = (
+            {k: round(float(judged[k].max() - judged[k].min()), 4) for k in ("accuracy", "macro_f1", "calibration_error")}
+            if len(judged) > 1
+            else {}
+        )
+        entry = {"groups": per_group, "largest_gap": gaps, "judged_groups": len(judged)}
+        if len(labels) == 2 and name != "label" and len(judged) > 1:
+            keep = group.isin(judged.index).to_numpy()
+            entry["demographic_parity_difference"] = round(
+                float(demographic_parity_difference(y_true[keep], y_pred[keep], sensitive_features=group.to_numpy()[keep])), 4
+            )
+            entry["equalized_odds_difference"] = round(
+                float(equalized_odds_difference(y_true[keep], y_pred[keep], sensitive_features=group.to_numpy()[keep])), 4
+            )
+        small = [v for v, g in per_group.items() if g["small"]]
+        if small:
+            logger.warning(
+                "slices by %s: %d group(s) under %d rows are too small to judge: %s", name, len(small), min_rows, ", ".join(small[:5])
+            )
+        out[name] = entry
+    return out
+
+
+def _share(y_true, y_pred, *, k: int) -> float:
+    return float(np.mean(np.asarray(y_pred) == k)) if len(y_pred) else 0.0
+
+
+def card_lines(slices: dict) -> list[str]:
+    """One line per grouping: the largest accuracy gap and between which groups."""
+    lines = []
+    for name, entry in slices.items():
+        judged = {v: g for v, g in entry["groups"].items() if not g["small"]}
+        if len(judged) < 2:
+            continue
+        best = max(judged, key=lambda v: judged[v]["accuracy"])
+        worst = min(judged, key=lambda v: judged[v]["accuracy"])
+        small = len(entry["groups"]) - len(judged)
+        lines.append(
+            f"- By {name}: accuracy {judged[worst]['accuracy']:.3f} ({worst}, n={judged[worst]['n']}) to {judged[best]['accuracy']:.3f} "
+            f"({best}, n={judged[best]['n']}), gap {entry['largest_gap']['accuracy']:.3f}"
+            + (f"; {small} group(s) too small to judge" if small else "")
+        )
+    return lines
