@@ -38,6 +38,7 @@ MAX_EXAMPLES = 100  # per operation and phase; ~700 requests, a few seconds
 LIMITS = {"max_texts": 4, "max_chars": 200}  # small, so boundary cases (maxItems, maxLength) stay cheap
 PROTECTED = [
     ("/v1/classify", "post"),
+    ("/v1/explain", "post"),
     ("/v1/multilabel", "post"),
     ("/v1/entities", "post"),
     ("/v1/recommend", "post"),
@@ -140,7 +141,7 @@ def _schemathesis(url: str, folder: Path, max_examples: int, *extra: str) -> dic
     assert summary["exit_code"] == 0 and summary["complete"]
     assert summary["failures"] == [] and summary["errors"] == []
     assert summary["test_cases"]["with_failures"] == 0
-    assert summary["operations"]["tested"] == summary["operations"]["total"] == 9
+    assert summary["operations"]["tested"] == summary["operations"]["total"] == 10
     assert summary["phases"]["coverage"]["status"] == summary["phases"]["fuzzing"]["status"] == "success"
     return summary
 

@@ -6,7 +6,10 @@ from tuneforge.serve.routes import classify, entities, multilabel, recommend
 from tuneforge.serve.routes.common import model_choices
 
 ROUTERS = {"classify": classify.router, "multilabel": multilabel.router, "entities": entities.router, "recommend": recommend.router}
-PATHS = {"recommend": ("/v1/recommend", "/v1/similar")}  # a task whose routes are not just `task.route`
+PATHS = {
+    "classify": ("/v1/classify", "/v1/explain"),
+    "recommend": ("/v1/recommend", "/v1/similar"),
+}  # a task whose routes are not just `task.route`
 
 
 def document_served_models(schema: dict, state) -> dict:
@@ -17,4 +20,10 @@ def document_served_models(schema: dict, state) -> dict:
         for path in PATHS.get(task, (get_task(task).route,)):
             body = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
             body["properties"]["model"] = model_choices(state, task)
+    explain = schema["paths"]["/v1/explain"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    labels = sorted({label for m in state.models.values() if m.task == "classify" for label in m.predictor.labels})
+    explain["properties"]["label"] = {
+        "anyOf": [*([{"type": "string", "enum": labels}] if labels else []), {"type": "null"}],
+        "description": "A label of the chosen model (see /v1/models); the predicted one when omitted.",
+    }
     return schema

@@ -6,6 +6,7 @@ from functools import partial
 
 from pydantic import BaseModel, Field
 
+from tuneforge.serve.routes import explain
 from tuneforge.serve.routes.common import text_route
 
 
@@ -29,7 +30,7 @@ def _results(predictions, flags) -> list[TextResult]:
     ]
 
 
-router = partial(
+_classify = partial(
     text_route,
     task="classify",
     path="/v1/classify",
@@ -37,3 +38,10 @@ router = partial(
     results=_results,
     summary="Classify texts; labels with probabilities per text.",
 )
+
+
+def router(state):
+    """`POST /v1/classify` and its companion `POST /v1/explain`."""
+    api = _classify(state)
+    api.include_router(explain.router(state))
+    return api

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from typing import Annotated
 
 from fastapi import APIRouter, Request, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator, StrictInt
 
 from tuneforge.serve.errors import ErrorBody
 from tuneforge.serve.requests import TextsRequest, parse_and_score, timing_headers
@@ -25,6 +26,14 @@ from tuneforge.serve.settings import ServeSettings
 NOT_BLANK = "[^\\u0009-\\u000d\\u001c-\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
 
 _STRING = {"schema": {"type": "string"}}
+
+
+def whole_number(value):
+    """JSON Schema's integer includes 10.0; Python's does not. Whole floats become ints, anything else stays as sent."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+WholeNumber = Annotated[StrictInt, BeforeValidator(whole_number)]
 ERROR_TYPE_HEADER = {"X-Error-Type": {"description": "The body's `error_type`.", "required": True, **_STRING}}
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying.", "required": True, **_STRING}}
 TIMING_HEADERS = {

@@ -12,30 +12,21 @@ from __future__ import annotations
 import copy
 import functools
 from dataclasses import dataclass
-from typing import Annotated
 
 import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from tuneforge.errors import ConfigError, DataError
 from tuneforge.serve.errors import ApiError
 from tuneforge.serve.requests import authorize, parse_body, pick_model, queue_and_wait, timing_headers
-from tuneforge.serve.routes.common import ERRORS, TIMING_HEADERS, auth, ok
+from tuneforge.serve.routes.common import ERRORS, TIMING_HEADERS, WholeNumber, auth, ok
 
 MAX_K = 1000
 MAX_ITEMS = 1000
 MAX_FILTERS = 8
 MAX_ID_CHARS = 200
-
-
-def _whole_number(value):
-    """JSON Schema's integer includes 10.0; Python's does not. Whole floats become ints, anything else stays as sent."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-Count = Annotated[StrictInt, BeforeValidator(_whole_number)]
 
 
 class RecommendRequest(BaseModel):
@@ -49,7 +40,7 @@ class RecommendRequest(BaseModel):
         max_length=MAX_FILTERS,
         description='A new user\'s user-table columns, e.g. {"gender": "F", "age_group": "25-34"}: their segment\'s favourites.',
     )
-    k: Count = Field(10, ge=1, le=MAX_K, description="How many items.")
+    k: WholeNumber = Field(10, ge=1, le=MAX_K, description="How many items.")
     exclude_seen: StrictBool = Field(True, description="Leave out items the user (or session) already has.")
     filters: dict[str, StrictStr] | None = Field(
         None,
@@ -62,7 +53,7 @@ class RecommendRequest(BaseModel):
 class SimilarRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     item: StrictStr = Field(max_length=MAX_ID_CHARS, description="Item id.")
-    k: Count = Field(10, ge=1, le=MAX_K, description="How many items.")
+    k: WholeNumber = Field(10, ge=1, le=MAX_K, description="How many items.")
     filters: dict[str, StrictStr] | None = Field(None, max_length=MAX_FILTERS, description="As for /v1/recommend.")
     model: StrictStr | None = Field(None, description="Served recommend model; the first one when omitted.")
 

@@ -1,0 +1,93 @@
+"""`POST /v1/explain`: per-word attributions of one text for the predicted (or a named) label of a classify model.
+
+An explanation costs tens of forward and backward passes, so the service runs one at
+a time (off the event loop) and answers 429 with Retry-After while one is running,
+instead of letting explanations queue up behind each other and starve classification.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from starlette.concurrency import run_in_threadpool
+
+from tuneforge.errors import ConfigError, DataError
+from tuneforge.serve.errors import ApiError
+from tuneforge.serve.requests import authorize, check_texts, parse_body, pick_model
+from tuneforge.serve.routes.common import ERRORS, NOT_BLANK, WholeNumber, auth, ok
+
+MAX_STEPS = 256
+
+
+class ExplainRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: StrictStr = Field(description="The text to explain.")
+    label: StrictStr | None = Field(None, description="Explain this label instead of the predicted one.")
+    steps: WholeNumber = Field(32, ge=4, le=MAX_STEPS, description="Integrated-gradients steps.")
+    model: StrictStr | None = Field(None, description="Served classify model; the first one when omitted.")
+
+
+class Word(BaseModel):
+    text: str
+    start: int = Field(description="Offset in `text` of the answer (the text as the model read it).")
+    end: int
+    attribution: float = Field(description="Positive: pushed towards the label; negative: away from it.")
+
+
+class ExplainResponse(BaseModel):
+    model: str
+    label: str
+    score: float = Field(description="The model's probability of `label`.")
+    method: str = Field(description="integrated_gradients (transformer models) or linear (tfidf).")
+    text: str = Field(description="The text after the model's recorded transforms (what the offsets index).")
+    words: list[Word]
+    completeness: float | None = Field(description="Integrated gradients: |sum of attributions - (f(text) - f(baseline))|; near 0 is good.")
+
+
+def _body(settings) -> dict:
+    schema = copy.deepcopy(ExplainRequest.model_json_schema())
+    schema["properties"]["text"].update({"minLength": 1, "maxLength": settings.max_chars, "pattern": NOT_BLANK})
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def router(state) -> APIRouter:
+    api = APIRouter()
+    running = asyncio.Semaphore(1)
+
+    @api.post(
+        "/v1/explain",
+        response_model=ExplainResponse,
+        responses={**ok("Attributions per word."), **ERRORS},
+        openapi_extra=_body(state.settings),
+        dependencies=auth(state),
+        summary="Which words pushed a classify model towards a label (integrated gradients, or exact for tfidf).",
+        name="explain",
+    )
+    async def explain(request: Request) -> JSONResponse:
+        from tuneforge.analysis.explain import explain as explain_text
+
+        authorize(request, state)
+        payload = parse_body(await request.body(), ExplainRequest)
+        check_texts([payload.text], state)
+        served = pick_model(payload.model, state, "classify")
+        if state.draining:
+            raise ApiError(503, "service is shutting down", "draining", {"Retry-After": "1"})
+        if running.locked():
+            raise ApiError(429, "an explanation is already running; retry shortly", "busy", {"Retry-After": "1"})
+        async with running:
+            try:
+                result = await asyncio.wait_for(
+                    run_in_threadpool(explain_text, served.predictor, payload.text, label=payload.label, steps=payload.steps),
+                    timeout=state.settings.request_timeout_s * 6,
+                )
+            except (DataError, ConfigError) as exc:
+                raise ApiError(422, str(exc), "invalid_request") from None
+            except asyncio.TimeoutError:
+                raise ApiError(504, "explanation not finished in time; use fewer steps", "timeout") from None
+        return JSONResponse(ExplainResponse(model=served.name, **result.to_dict()).model_dump())
+
+    return api
