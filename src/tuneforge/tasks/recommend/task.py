@@ -40,6 +40,9 @@ class RecommendTask:
     def needs_pretrained(self, config) -> bool:
         return config.recommend.items is not None and config.recommend.method in ("auto", *USES_ENCODER)
 
+    def evaluation_options(self, config) -> dict:
+        return {}  # slices come from the user table the model was trained with
+
     def validation_key(self, config) -> str:
         from tuneforge.tasks.recommend.fit import main_k
 
