@@ -206,6 +206,10 @@ def test_ease_learns_the_groups_and_beats_popular(tmp_path):
     assert ease.metrics["hr@10"] > popular.metrics["hr@10"] + 0.2
     info = RunDir(ease.run_dir).info()
     assert info["task"] == "recommend" and info["method"] == "ease" and info["status"] == "complete"
+    from tuneforge.rundir import list_runs
+
+    listed = {r.method: r for r in list_runs(ease.run_dir.parent)}
+    assert listed["ease"].metric_name == "ndcg@10" and listed["ease"].metric == ease.metrics["ndcg@10"]
     assert (ease.run_dir / "eval" / "ranking_metrics.png").is_file() and "Results on test" in (ease.run_dir / "model_card.md").read_text()
 
 

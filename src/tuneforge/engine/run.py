@@ -91,7 +91,7 @@ def _start_run(config: RunConfig, data: PreparedData, task) -> RunDir:
         method=task.method_of(config),
         model=config.model.name,
         data=config.data.train,
-        metric_name=config.train.metric,
+        metric_name=task.validation_key(config).removeprefix("best_validation_"),
         started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
     return run

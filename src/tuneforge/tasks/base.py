@@ -51,6 +51,7 @@ class Task(ABC):
     keeps_raw_text: ClassVar[bool] = False  # outputs index the raw text (no transforms may change it)
     route: ClassVar[str]  # the service path, e.g. /v1/classify
     serves_texts: ClassVar[bool] = True  # the service scores texts through a Predictor and a text route
+    method_setting: ClassVar[str] = "train.method"  # where a config names the method
 
     # -- how the engine runs it (a task that is not about text overrides these) -------------
 

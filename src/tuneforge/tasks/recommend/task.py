@@ -29,6 +29,7 @@ class RecommendTask:
     methods: ClassVar[tuple[str, ...]] = ("auto", *METHODS)
     route: ClassVar[str] = "/v1/recommend"
     serves_texts: ClassVar[bool] = False
+    method_setting: ClassVar[str] = "recommend.method"
     compressible: ClassVar[bool] = False
     keeps_raw_text: ClassVar[bool] = True
 
