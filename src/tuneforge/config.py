@@ -290,6 +290,14 @@ class EvaluateConfig(_Section):
     min_slice_rows: int = Field(30, ge=1, description="Groups with fewer evaluated rows are listed but not judged (too noisy).")
 
 
+class TrackingConfig(_Section):
+    backend: Literal["none", "tensorboard", "mlflow"] = Field(
+        "none", description="Log training scalars and final metrics to TensorBoard (events in the run) or MLflow (extra 'tracking')."
+    )
+    uri: str | None = Field(None, description="MLflow tracking URI; default a SQLite store <output.dir>/mlflow.db.")
+    experiment: str | None = Field(None, description="MLflow experiment name; default 'tuneforge'.")
+
+
 class RunConfig(_Section):
     task: str = Field("classify", description="What the run learns: classify, multilabel, entities or recommend (see `tuneforge.tasks`).")
     data: DataConfig
@@ -300,6 +308,7 @@ class RunConfig(_Section):
     tune: TuneConfig = Field(default_factory=TuneConfig)
     recommend: RecommendConfig = Field(default_factory=RecommendConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

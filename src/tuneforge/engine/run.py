@@ -26,6 +26,7 @@ from tuneforge.engine.checkpoints import latest_complete_checkpoint
 from tuneforge.engine.context import TrainContext
 from tuneforge.engine.cost import CostMeter
 from tuneforge.engine.distributed import is_main_process, share_from_main
+from tuneforge.engine.tracking import make_tracker
 from tuneforge.errors import ResourceError, RunError, RunStopped
 from tuneforge.models.registry import resolve_model
 from tuneforge.rundir import RunDir
@@ -134,7 +135,11 @@ def _model_folder(run: RunDir):
 def _execute(ctx: TrainContext) -> RunResult:
     config, run, task = ctx.config, ctx.run, ctx.task
     meter = CostMeter(usd_per_hour=config.cost.usd_per_hour)
+    tracker = None
     try:
+        tracker = make_tracker(config, run) if is_main_process() else None
+        if tracker is not None:
+            ctx.callbacks.extend(tracker.callbacks())
         with _model_folder(run) as tmp:
             train_info = task.trainer(task.method_of(config))(ctx, Path(tmp))
         if not is_main_process():
@@ -147,10 +152,16 @@ def _execute(ctx: TrainContext) -> RunResult:
         write_model_card(
             run, config=config.to_dict(), task=task, data_report=ctx.data.report, metrics=metrics, cost=cost, train_info=train_info
         )
+        if tracker is not None:
+            tracker.log_final(task.headline(metrics), cost)
+            tracker.close("complete")
     except BaseException as exc:
         if is_main_process():
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else exc.status if isinstance(exc, RunStopped) else "failed"
+            if tracker is not None:
+                with contextlib.suppress(Exception):  # tracking must not hide why the run failed
+                    tracker.close(status)
             with contextlib.suppress(OSError):  # the disk may be the problem
-                status = "interrupted" if isinstance(exc, KeyboardInterrupt) else exc.status if isinstance(exc, RunStopped) else "failed"
                 run.update(status=status, error=f"{type(exc).__name__}: {exc}"[:2000])
         problem = write_failure(exc, run.path)
         if problem:
