@@ -6,6 +6,7 @@ Exit codes: 0 success, 2 usage / config / data error (message on stderr), 1 othe
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import signal
@@ -355,12 +356,55 @@ def compress(
     print(RunDir(run_dir).compress_dir)
 
 
+def _query_rows(source: str, text_column: str):
+    """A data file's rows (read like training data), or one literal text."""
+    import pandas as pd
+
+    from tuneforge.data.read import read_table
+
+    if Path(source).is_file():
+        frame, _ = read_table(source, text_column=text_column, label_column=None)
+        return frame
+    return pd.DataFrame({"text": [source]})
+
+
 @app.command()
-def runs(directory: Annotated[Path, typer.Option("--dir", help="Parent directory of runs.")] = Path("runs")) -> None:
+def forget(
+    run_dir: Annotated[Path, typer.Argument(help="The run whose model must not have seen the rows.")],
+    rows: Annotated[str, typer.Option(help="A data file of the rows to forget, or one text.")],
+    text_column: Annotated[str, typer.Option(help="Text column of --rows.")] = "text",
+) -> None:
+    """Retrain a run's recipe (same config, seed and splits) without some rows; the old run is marked superseded."""
+    from tuneforge.lineage import forget as forget_rows
+
+    result, removed = forget_rows(run_dir, _query_rows(rows, text_column))
+    err.print(f"removed {sum(removed.values())} row(s) ({', '.join(f'{k} {v}' for k, v in removed.items())}); {run_dir} is superseded")
+    _print_result(result)
+
+
+@app.command()
+def runs(
+    directory: Annotated[Path, typer.Option("--dir", help="Parent directory of runs.")] = Path("runs"),
+    trained_on: Annotated[
+        Optional[str], typer.Option(help="Only runs whose data held any of these rows: a data file, or one text.")
+    ] = None,
+    text_column: Annotated[str, typer.Option(help="Text column of --trained-on.")] = "text",
+    prune_older_than: Annotated[
+        Optional[float], typer.Option(help="Delete finished runs that started more than this many days ago (listed first).")
+    ] = None,
+) -> None:
     """List runs with their task, method, data, main metric and time; damaged ones show as unreadable."""
     from tuneforge.rundir import list_runs
 
+    if prune_older_than is not None:
+        from tuneforge.rundir import prune_runs
+
+        for path in prune_runs(directory, older_than_days=prune_older_than):
+            print(f"deleted {path}")
+        return
     found = list_runs(directory)
+    if trained_on is not None:
+        found = _runs_trained_on(found, _query_rows(trained_on, text_column))
     if not found:
         err.print(f"no runs under {directory}")
         return
@@ -398,6 +442,25 @@ def _pairs(values: list[str] | None, option: str, example: str) -> dict[str, str
             raise UsageProblem(f"{option} {item!r} must look like KEY=VALUE, e.g. {example}")
         out[key] = value
     return out
+
+
+def _runs_trained_on(found: list, rows) -> list:
+    """The runs whose saved splits hold any of `rows`; each shows how many, per split, in its problem column."""
+    from tuneforge.errors import RunError
+    from tuneforge.lineage import matches
+    from tuneforge.rundir import RunDir
+
+    hits = []
+    for summary in found:
+        try:
+            counts = matches(RunDir(summary.path), rows)
+        except RunError as exc:
+            err.print(f"{summary.path.name}: {exc}")
+            continue
+        if any(counts.values()):
+            saw = "saw " + ", ".join(f"{v} {k}" for k, v in counts.items() if v)
+            hits.append(dataclasses.replace(summary, problem=saw, metric=None))
+    return hits
 
 
 @contextlib.contextmanager

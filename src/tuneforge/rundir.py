@@ -17,7 +17,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -323,3 +323,21 @@ def iter_runs(parent: str | Path) -> Iterator[RunDir]:
 def list_runs(parent: str | Path) -> list[RunSummary]:
     """Every run folder under `parent`, newest first; broken ones are listed as `unreadable` with the reason."""
     return sorted((_summary(run) for run in iter_runs(parent)), key=lambda s: s.started, reverse=True)
+
+
+def prune_runs(parent: str | Path, *, older_than_days: float) -> list[Path]:
+    """Delete run folders that finished (complete, failed, stopped) and started more than `older_than_days` ago.
+
+    Running and unreadable runs are never deleted: a run in progress, or one whose age cannot be told, stays."""
+    cutoff = datetime.now(timezone.utc) - timedelta(days=older_than_days)
+    deleted = []
+    for run in iter_runs(parent):
+        try:
+            info = run.info()
+            started = datetime.fromisoformat(str(info.get("started")))
+        except (RunError, ValueError):
+            continue
+        if info.get("status") != "running" and started < cutoff:
+            shutil.rmtree(run.path)
+            deleted.append(run.path)
+    return deleted

@@ -28,6 +28,7 @@ from tuneforge.engine.cost import CostMeter
 from tuneforge.engine.distributed import is_main_process, share_from_main
 from tuneforge.engine.tracking import make_tracker
 from tuneforge.errors import ResourceError, RunError, RunStopped
+from tuneforge.lineage import write_lineage
 from tuneforge.models.registry import resolve_model
 from tuneforge.rundir import RunDir
 from tuneforge.tasks import resolve_task
@@ -86,6 +87,7 @@ def _start_run(config: RunConfig, data: PreparedData, task) -> RunDir:
     run.write_data_report(data.report)
     for split, frame in data.splits().items():  # resume, evaluation and compression reuse the exact rows
         run.write_split(split, frame)
+    write_lineage(run, task, data.splits(), [config.data.train, config.data.validation, config.data.test])
     run.update(
         status="running",
         task=task.name,

@@ -93,6 +93,14 @@ class Task(ABC):
         frame, _ = load_clean(str(path), config.data.model_copy(update={"format": "auto"}), self, runtime.meta.transforms)
         return frame
 
+    def row_keys(self, frame: pd.DataFrame) -> list[str]:
+        """What identifies a row for data lineage (hashed, never stored): the text the model read."""
+        return [t if isinstance(t, str) else "" for t in frame["text"]]
+
+    def saved_split_columns(self) -> dict:
+        """`data` settings that read a saved split back (a retrain without some rows)."""
+        return {"text_column": "text", "label_column": "label", "max_rows": None}
+
     def evaluation_options(self, config) -> dict:
         """Keyword settings `evaluate` takes from the config (e.g. fairness slices); none by default."""
         return {}

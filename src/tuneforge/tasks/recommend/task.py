@@ -41,6 +41,14 @@ class RecommendTask:
     def needs_pretrained(self, config) -> bool:
         return config.recommend.items is not None and config.recommend.method in ("auto", *USES_ENCODER)
 
+    def row_keys(self, frame: pd.DataFrame) -> list[str]:
+        return [f"{u}\t{i}" for u, i in zip(frame["user"].astype(str), frame["item"].astype(str))]
+
+    def saved_split_columns(self) -> dict:
+        from tuneforge.errors import ConfigError
+
+        raise ConfigError("forgetting rows of a recommend run is not supported yet: retrain from the source data without them")
+
     def evaluation_options(self, config) -> dict:
         return {}  # slices come from the user table the model was trained with
 

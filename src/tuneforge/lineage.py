@@ -1,0 +1,153 @@
+"""Data lineage for deletion requests: which runs saw a row, and retraining a run without some rows.
+
+Each run keeps keyed hashes (HMAC-SHA256, 64 bits) of every row it used, per split, and
+SHA-256 digests of its source files — never the rows. The key lives in this user's
+cache folder (created on first use, readable by the owner only), so the hashes in a
+run folder cannot be checked against guessed texts by someone who has only the folder.
+A row is what the model read: the text after the run's recorded transforms (for
+recommendations: the user and item ids), so a query is shaped the same way first.
+
+`runs_trained_on` answers "which models saw this customer's data?"; `forget` retrains
+a run's recipe (same config, same seed, same split assignment) on its saved rows minus
+the named ones, and marks the old run superseded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from tuneforge.atomic import atomic_write_json
+from tuneforge.errors import DataError, RunError
+
+LINEAGE_FILE = "lineage.json"
+HASH_HEX = 16
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("TUNEFORGE_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "tuneforge")
+    return Path(base)
+
+
+def lineage_key() -> bytes:
+    """This user's lineage key (32 random bytes), made on first use."""
+    path = cache_dir() / "lineage.key"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # another process may race us: only one writes
+        try:
+            os.write(fd, os.urandom(32))
+        finally:
+            os.close(fd)
+    return path.read_bytes()
+
+
+def row_hashes(keys: list[str], key: bytes) -> list[str]:
+    return [hmac.new(key, k.encode("utf-8"), hashlib.sha256).hexdigest()[:HASH_HEX] for k in keys]
+
+
+def file_digest(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_lineage(run, task, splits: dict[str, pd.DataFrame], sources: list[str]) -> None:
+    key = lineage_key()
+    atomic_write_json(
+        run.path / LINEAGE_FILE,
+        {
+            "key_id": hashlib.sha256(key).hexdigest()[:8],
+            "rows": {name: row_hashes(task.row_keys(frame), key) for name, frame in splits.items()},
+            "sources": {s: file_digest(Path(s)) for s in sources if s and not s.startswith("bundled:")},
+        },
+    )
+
+
+def read_lineage(run) -> dict:
+    import json
+
+    path = run.path / LINEAGE_FILE
+    if not path.is_file():
+        raise RunError(f"{run.path}: no {LINEAGE_FILE} (runs made before lineage was recorded cannot be searched)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def query_keys(run, rows: pd.DataFrame) -> list[str]:
+    """The rows' keys as this run made them: texts through the run's recorded transforms (or the task's own keys)."""
+    from tuneforge.data.transforms import apply_transforms
+    from tuneforge.tasks import get_task
+
+    config = run.read_config()
+    task = get_task(config.task)
+    frame = rows.copy()
+    if "text" in frame:
+        transforms = run.read_data_report().get("transforms") or []
+        frame["text"] = [apply_transforms(t if isinstance(t, str) else "", transforms) for t in frame["text"]]
+    return task.row_keys(frame)
+
+
+def matches(run, rows: pd.DataFrame) -> dict[str, int]:
+    """How many of `rows` each split of `run` holds."""
+    lineage = read_lineage(run)
+    key = lineage_key()
+    if hashlib.sha256(key).hexdigest()[:8] != lineage.get("key_id"):
+        raise RunError(f"{run.path}: its lineage was hashed with another key (another user or machine); it cannot be searched here")
+    wanted = set(row_hashes(query_keys(run, rows), key))
+    return {split: sum(h in wanted for h in hashes) for split, hashes in lineage["rows"].items()}
+
+
+def forget(run_dir: str | Path, rows: pd.DataFrame):
+    """Retrain `run_dir`'s recipe without `rows`; returns the new RunResult. The old run is marked superseded."""
+    from tuneforge.config import validate_config
+    from tuneforge.engine.run import train
+    from tuneforge.rundir import RunDir
+
+    old = RunDir.open(run_dir)
+    config = old.read_config()
+    from tuneforge.tasks import get_task
+
+    task = get_task(config.task)
+    task.saved_split_columns()  # a task that cannot be retrained from its splits says so before any work
+    key = lineage_key()
+    drop = set(row_hashes(query_keys(old, rows), key))
+    splits = old.splits()
+    if not splits:
+        raise RunError(f"{old.path}: its saved splits are missing; it cannot be retrained")
+    kept, removed = {}, {}
+    for name, frame in splits.items():
+        hashes = row_hashes(task.row_keys(frame), key)
+        keep = [h not in drop for h in hashes]
+        kept[name], removed[name] = frame[keep], len(frame) - sum(keep)
+    if not sum(removed.values()):
+        raise DataError(f"none of the {len(rows)} row(s) were used by {old.path}; nothing to forget")
+    staging = old.path.parent / f".forget-{old.name}"
+    staging.mkdir(exist_ok=True)
+    paths = {}
+    for name, frame in kept.items():
+        paths[name] = staging / f"{name}.jsonl"
+        frame.drop(columns=["source"], errors="ignore").to_json(paths[name], orient="records", lines=True, force_ascii=False)
+    raw = config.to_dict()
+    raw["data"].update(task.saved_split_columns())
+    raw["data"].update(
+        train=str(paths["train"]), validation=str(paths["validation"]), test=str(paths["test"]) if "test" in paths else None, format="jsonl"
+    )
+    raw["output"].update(dir=str(old.path.parent), name=f"{old.name.rsplit('-', 2)[0]}-forget")
+    result = train(validate_config(raw))
+    new = RunDir(result.run_dir)
+    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    new.update(forgets={"run": str(old.path), "rows_removed": removed, "at": stamp})
+    old.update(superseded_by=str(new.path), superseded_at=stamp, superseded_reason=f"rows removed on request: {removed}")
+    import shutil
+
+    shutil.rmtree(staging, ignore_errors=True)
+    return result, removed
