@@ -287,6 +287,25 @@ def explain(
 
 
 @app.command()
+def report(
+    run_dirs: Annotated[list[Path], typer.Argument(help="One run, or several to compare side by side.", show_default=False)],
+    output: Annotated[Optional[Path], typer.Option(help="Where to write (default RUN/report.html; needed for several runs).")] = None,
+    open_it: Annotated[bool, typer.Option("--open", help="Open it in the default browser.")] = False,
+) -> None:
+    """One self-contained HTML page (plots inline, works offline): metrics, data, slices, errors, cost, config, card."""
+    from tuneforge.analysis.report import write_report
+
+    if len(run_dirs) > 1 and output is None:
+        raise UsageProblem("comparing runs: give --output FILE.html (each run keeps its own report.html)")
+    path = write_report(run_dirs, output)
+    if open_it:
+        import webbrowser
+
+        webbrowser.open(path.resolve().as_uri())
+    print(path)
+
+
+@app.command()
 def serve(
     run_dirs: Annotated[list[str], typer.Argument(help="Run directories to serve, each RUN_DIR or NAME=RUN_DIR.", show_default=False)],
     host: Annotated[Optional[str], typer.Option(help="Interface to bind (default 127.0.0.1).")] = None,

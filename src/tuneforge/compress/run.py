@@ -101,6 +101,9 @@ def compress_run(run_dir: str | Path, *, methods: list[str], settings: CompressS
     }
     atomic_write_json(run.tradeoffs_file, report)
     plot_tradeoffs(rows, report["recommended"], run.tradeoffs_plot)
+    from tuneforge.analysis.report import write_report
+
+    write_report([run.path])  # the run's page now shows the trade-offs too
     return report
 
 

@@ -154,6 +154,7 @@ def _execute(ctx: TrainContext) -> RunResult:
         write_model_card(
             run, config=config.to_dict(), task=task, data_report=ctx.data.report, metrics=metrics, cost=cost, train_info=train_info
         )
+        _write_report(run)
         if tracker is not None:
             tracker.log_final(task.headline(metrics), cost)
             tracker.close("complete")
@@ -183,6 +184,16 @@ def _execute(ctx: TrainContext) -> RunResult:
         error=None,
     )
     return RunResult(run_dir=run.path, metrics=metrics, cost=cost, train_info=train_info)
+
+
+def _write_report(run: RunDir) -> None:
+    """The run's HTML report; a page that cannot be drawn is logged, it does not fail a finished run."""
+    from tuneforge.analysis.report import write_report
+
+    try:
+        write_report([run.path])
+    except Exception as exc:  # noqa: BLE001 - the model and metrics are already saved
+        logger.warning("report.html not written: %s: %s", type(exc).__name__, exc)
 
 
 def _saved_data(run: RunDir, *, strip_html: bool) -> PreparedData:
