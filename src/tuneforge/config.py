@@ -93,6 +93,15 @@ class TfidfConfig(_Section):
     c: float = Field(10.0, gt=0, description="Inverse regularisation strength of the logistic regression.")
 
 
+class PrivacyConfig(_Section):
+    epsilon: float = Field(gt=0, description="Privacy budget ε the training may spend (smaller: more private, less accurate).")
+    delta: float | None = Field(None, gt=0, lt=1, description="δ of (ε, δ)-DP; None: 1 / (10 x training rows).")
+    max_grad_norm: float = Field(1.0, gt=0, description="Each example's gradient is clipped to this norm before noise is added.")
+    epochs: int = Field(30, ge=1, le=1000, description="Passes of DP-SGD over the training rows.")
+    batch_size: int = Field(64, ge=1, description="Expected rows per step (Poisson sampling draws each row with probability batch/n).")
+    learning_rate: float = Field(0.5, gt=0, description="SGD learning rate of the private head.")
+
+
 # Learning-rate defaults per method (body / adapters, head). LoRA adapters need a far larger rate than full
 # fine-tuning (at 5e-5 they learn almost nothing); a new head learns faster than a pretrained body may move.
 LEARNING_RATES = {"full": (5e-5, 1e-3), "lora": (1e-3, 1e-3), "head": (None, None), "tfidf": (None, None)}
@@ -147,6 +156,9 @@ class TrainConfig(_Section):
     )
     checkpoint_every: int | None = Field(None, ge=1, description="Checkpoint (and evaluate) every N steps; None means every epoch.")
     keep_checkpoints: int = Field(2, ge=1, description="Newest checkpoints kept on disk (the best one is always kept).")
+    privacy: PrivacyConfig | None = Field(
+        None, description="Differentially private training (method head): {epsilon, delta, max_grad_norm, ...}; ε spent is recorded."
+    )
     lora: LoraConfig = Field(default_factory=LoraConfig)
     head: HeadConfig = Field(default_factory=HeadConfig)
     tfidf: TfidfConfig = Field(default_factory=TfidfConfig)
@@ -309,6 +321,14 @@ class RunConfig(_Section):
     recommend: RecommendConfig = Field(default_factory=RecommendConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+
+    @model_validator(mode="after")
+    def _privacy_scope(self) -> RunConfig:
+        if self.train.privacy is not None and (self.train.method != "head" or self.task != "classify"):
+            raise ValueError(
+                f"train.privacy: differentially private training covers train.method head of task classify; got {self.train.method} / {self.task}"
+            )
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -37,7 +37,15 @@ def training_lines(info: dict) -> list[str]:
     """How a fine-tune went, in sentences: where it stopped and why, and how it stands against its frozen-encoder probe."""
     lines = []
     if "stop_reason" in info:
-        lines.append(f"Stopped at epoch {info['stopped_epoch']} of {info['planned_epochs']}: {info['stop_reason']}; best epoch {info.get('best_epoch')}")
+        lines.append(
+            f"Stopped at epoch {info['stopped_epoch']} of {info['planned_epochs']}: {info['stop_reason']}; best epoch {info.get('best_epoch')}"
+        )
+    privacy = info.get("privacy")
+    if privacy:
+        lines.append(
+            f"Differentially private (DP-SGD, Opacus): ε spent {privacy['epsilon_spent']} of {privacy['epsilon_requested']} requested, "
+            f"δ={privacy['delta']:.2g}, noise multiplier {privacy['noise_multiplier']}, gradients clipped at {privacy['max_grad_norm']}"
+        )
     speed = info.get("throughput") or {}
     if speed.get("padding_share") is not None:
         lines.append(
@@ -47,7 +55,9 @@ def training_lines(info: dict) -> list[str]:
     probe = next((k for k in info if k.startswith("probe_validation_")), None)
     if probe:
         metric = probe.removeprefix("probe_validation_")
-        lines.append(f"Frozen-encoder probe (the `head` method) on validation: {metric} {info[probe]:.4f}; warm start: {info.get('warm_start')}")
+        lines.append(
+            f"Frozen-encoder probe (the `head` method) on validation: {metric} {info[probe]:.4f}; warm start: {info.get('warm_start')}"
+        )
         if info.get("kept") == "probe":
             lines.append(f"The run kept the probe, not the fine-tuned model: {info['kept_reason']}")
         else:

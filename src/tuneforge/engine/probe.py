@@ -17,6 +17,7 @@ from safetensors.numpy import save_file
 
 from tuneforge.engine.callbacks import append_metrics
 from tuneforge.engine.context import TrainContext
+from tuneforge.errors import ConfigError
 from tuneforge.models.artifact import ModelMeta
 from tuneforge.models.encode import embed_texts
 from tuneforge.models.loading import load_encoder, load_tokenizer
@@ -28,7 +29,7 @@ logger = logging.getLogger(__name__)
 @dataclass
 class Probe:
     fit: LinearFit
-    c: float
+    c: float | None  # the chosen regularisation (None for a private head: no grid)
     encoder: object
     tokenizer: object
     train_logit_std: float = 1.0  # spread of the probe's logits on the training split
@@ -69,9 +70,35 @@ def fit_probe(ctx: TrainContext) -> Probe:
         )
 
     x_train = features("train")
+    if t.privacy is not None:
+        return _private_probe(ctx, x_train, features("validation"), encoder, tokenizer)
     fit, c = fit_best_linear(ctx, x_train, features("validation"), t.head.c_grid)
     spread = float(np.std(np.asarray(x_train @ fit.weight.T) + fit.bias))
     return Probe(fit=fit, c=c, encoder=encoder, tokenizer=tokenizer, train_logit_std=spread)
+
+
+def _private_probe(ctx: TrainContext, x_train, x_val, encoder, tokenizer) -> Probe:
+    """The head trained with DP-SGD (`train.privacy`): no C grid (choosing by validation would spend privacy)."""
+    from tuneforge.engine.private import fit_private_linear
+    from tuneforge.tasks.classify.metrics import selection_scores
+
+    t, task = ctx.config.train, ctx.task
+    if task.name != "classify" or t.method != "head":
+        raise ConfigError(
+            f"train.privacy: differentially private training covers method head of task classify; got {t.method} / {task.name}"
+        )
+    fit, details = fit_private_linear(
+        x_train,
+        task.linear_targets(ctx.frame("train"), ctx.labels),
+        x_val,
+        task.linear_targets(ctx.frame("validation"), ctx.labels),
+        n_labels=len(ctx.labels),
+        privacy=t.privacy,
+        seed=t.seed,
+        scores=selection_scores,
+    )
+    fit.extra["privacy"] = details
+    return Probe(fit=fit, c=None, encoder=encoder, tokenizer=tokenizer)
 
 
 def save_probe(probe: Probe, ctx: TrainContext, out_dir: Path, *, extra: dict | None = None) -> None:
