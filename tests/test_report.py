@@ -42,3 +42,18 @@ def test_two_runs_side_by_side(tmp_path, monkeypatch, capsys):
     code, out, _ = run_cli(monkeypatch, capsys, "report", first.run_dir, second.run_dir, "--output", target)
     page = target.read_text(encoding="utf-8")
     assert "Side by side" in page and first.run_dir.name in page and second.run_dir.name in page
+
+
+def test_headline_scores_carry_bootstrap_intervals(tmp_path):
+    import numpy as np
+
+    from tuneforge.tasks.classify.metrics import bootstrap_intervals
+
+    y = np.array([0, 1] * 106)
+    pred = y.copy()
+    pred[:7] = 1 - pred[:7]  # 205 of 212 right, like a BBC News test split
+    low, high = bootstrap_intervals(y, pred, [0, 1])["accuracy"]
+    assert low < 205 / 212 < high and high - low > 0.03  # a few articles either way are inside the noise
+    result = _run(tmp_path, "ci")
+    assert "95% bootstrap interval" in (result.run_dir / "report.html").read_text()
+    assert "bootstrap interval" in (result.run_dir / "model_card.md").read_text()

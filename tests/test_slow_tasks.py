@@ -73,3 +73,16 @@ def test_recommend_auto_on_movielens_end_to_end(tmp_path):
         assert all("Comedy" in r["attributes"]["genres"] for r in answer["items"])
         similar = client.post("/v1/similar", json={"item": "1", "k": 5}).json()  # Toy Story
         assert any("Animation" in r["attributes"]["genres"] or "Children" in r["attributes"]["genres"] for r in similar["items"])
+
+
+def test_private_head_and_integrated_gradients_on_the_real_encoder(tmp_path):
+    """DP-SGD head on real BBC News embeddings keeps its ε and stays useful; IG on the real model adds up."""
+    from tuneforge.analysis.explain import explain
+
+    overrides = [f"output.dir={tmp_path}", "train.method=head", "train.max_length=64", "data.max_rows=600", "train.privacy={epsilon: 8}"]
+    result = train(load_config(EXAMPLES / "bbc-news-head.yaml", overrides))
+    privacy = result.train_info["privacy"]
+    assert privacy["epsilon_spent"] <= 8 * 1.01 and result.metrics["accuracy"] > 0.5, (privacy, result.metrics["accuracy"])
+    predictor = Predictor.load(result.run_dir)
+    why = explain(predictor, "Shares fell after the bank cut its profit forecast", steps=32)
+    assert why.method == "integrated_gradients" and why.completeness < 0.05 * max(1.0, abs(sum(w.attribution for w in why.words)))

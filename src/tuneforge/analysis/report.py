@@ -109,7 +109,9 @@ def _section(run: RunDir) -> str:
     )
     if info.get("superseded_by"):
         parts.append(f'<p class="small">Superseded by {_e(info["superseded_by"])}: {_e(info.get("superseded_reason", ""))}</p>')
-    parts.append("<h3>Results</h3>" + _table(["metric", "value"], [[_e(k), _number(v)] for k, v in headline.items()]))
+    intervals = metrics.get("confidence_intervals", {}) if metrics else {}
+    shown = [[_e(k), _number(v), _e("–".join(f"{x:.4f}" for x in intervals[k])) if k in intervals else ""] for k, v in headline.items()]
+    parts.append("<h3>Results</h3>" + _table(["metric", "value", "95% bootstrap interval"], shown))
     lines = training_lines(info.get("train") or {})
     if lines:
         parts.append("<h3>Training</h3><ul>" + "".join(f"<li>{_e(line)}</li>" for line in lines) + "</ul>")

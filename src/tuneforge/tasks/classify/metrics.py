@@ -45,4 +45,21 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray, labels: list[s
     out["labels"] = list(labels)
     out["expected_calibration_error"] = expected_calibration_error(y_true, probs)
     out["log_loss"] = float(log_loss(y_true, np.clip(probs, 1e-12, 1.0), labels=ids))
+    out["confidence_intervals"] = bootstrap_intervals(y_true, y_pred, ids)
     return out
+
+
+def bootstrap_intervals(y_true: np.ndarray, y_pred: np.ndarray, ids: list[int], *, rounds: int = 1000, seed: int = 0) -> dict:
+    """95 % percentile-bootstrap intervals of accuracy and macro F1 over the evaluated rows: how much a score
+    could move on another sample of the same size (a 212-text test set cannot tell 96.7 % from 98.6 %)."""
+    rng = np.random.default_rng(seed)
+    n = len(y_true)
+    if n < 2:
+        return {}
+    acc, f1 = [], []
+    for _ in range(rounds):
+        rows = rng.integers(0, n, n)
+        acc.append(np.mean(y_true[rows] == y_pred[rows]))
+        f1.append(precision_recall_fscore_support(y_true[rows], y_pred[rows], labels=ids, average="macro", zero_division=0)[2])
+    interval = lambda v: [round(float(np.percentile(v, 2.5)), 4), round(float(np.percentile(v, 97.5)), 4)]  # noqa: E731
+    return {"accuracy": interval(acc), "macro_f1": interval(f1), "method": f"percentile bootstrap, {rounds} resamples of the {n} rows"}

@@ -98,8 +98,8 @@ class ClassifyTask(Task):
         )
         weakest = min(per_class.items(), key=lambda kv: kv[1]["f1"])[0] if per_class else "n/a"
         return f"""## Results on {split} (n={metrics.get("n")})
-- Accuracy: {metrics.get("accuracy", float("nan")):.4f}
-- Macro F1: {metrics.get("macro_f1", float("nan")):.4f}; micro F1: {metrics.get("micro_f1", float("nan")):.4f}
+- Accuracy: {metrics.get("accuracy", float("nan")):.4f}{_interval(metrics, "accuracy")}
+- Macro F1: {metrics.get("macro_f1", float("nan")):.4f}{_interval(metrics, "macro_f1")}; micro F1: {metrics.get("micro_f1", float("nan")):.4f}
 - Expected calibration error: {metrics.get("expected_calibration_error", float("nan")):.4f}
 
 | label | precision | recall | F1 | support |
@@ -117,3 +117,8 @@ def _slices_section(metrics: dict) -> str:
 
     lines = card_lines(metrics.get("slices", {}))
     return ("## Slices (eval/slices.json)\n" + "\n".join(lines) + "\n\n") if lines else ""
+
+
+def _interval(metrics: dict, name: str) -> str:
+    low_high = metrics.get("confidence_intervals", {}).get(name)
+    return f" (95% bootstrap interval {low_high[0]:.4f}–{low_high[1]:.4f})" if low_high else ""
