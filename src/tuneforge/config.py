@@ -151,6 +151,13 @@ class TrainConfig(_Section):
         "macro_f1",
         description="Validation metric that picks the best checkpoint (multilabel accuracy = subset accuracy; entities = entity-level F1).",
     )
+    positive_label: str | None = Field(
+        None,
+        description="Two-label classify: the rare label that matters (spam, fraud); its probability threshold is tuned on validation for F1.",
+    )
+    class_weight: Literal["none", "balanced"] = Field(
+        "none", description="balanced: weigh each label by the inverse of its frequency (head, tfidf and the probe of full/lora)."
+    )
     decision_threshold: float | None = Field(
         None, gt=0, lt=1, description="Task multilabel: one threshold for every label; None tunes one per label on validation."
     )

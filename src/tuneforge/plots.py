@@ -83,3 +83,21 @@ def save_bars_png(values: dict[str, float], path: Path, *, title: str, xlabel: s
     ax.set_xlabel(xlabel)
     ax.set_title(title)
     return save_figure(fig, plt, path)
+
+
+def save_precision_recall_png(is_positive: np.ndarray, scores: np.ndarray, threshold: float, path: Path) -> Path:
+    """Precision against recall of the positive label, with the operating point the tuned threshold picks."""
+    from sklearn.metrics import precision_recall_curve
+
+    plt = pyplot()
+    precision, recall, thresholds = precision_recall_curve(is_positive, scores)
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.plot(recall, precision, label="test")
+    chosen = min(range(len(thresholds)), key=lambda i: abs(thresholds[i] - threshold)) if len(thresholds) else None
+    if chosen is not None:
+        ax.plot(recall[chosen], precision[chosen], "o", color="tab:red", label=f"threshold {threshold:.3f} (tuned on validation)")
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_title(f"Precision-recall (positives: {int(np.sum(is_positive))})")
+    ax.legend(loc="lower left")
+    return save_figure(fig, plt, path)

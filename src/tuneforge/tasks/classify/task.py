@@ -12,6 +12,7 @@ import pandas as pd
 from tuneforge.errors import DataError
 from tuneforge.models.encode import linear_head_weights, softmax
 from tuneforge.tasks.base import EncodedDataset, LinearFit, Task, label_index
+from tuneforge.tasks.classify.decision import decide, positive_index, tune_threshold
 from tuneforge.tasks.classify.evaluate import evaluate_frame
 from tuneforge.tasks.classify.metrics import selection_scores
 
@@ -57,20 +58,32 @@ class ClassifyTask(Task):
     def fit_linear(self, x_train, y_train, x_val, y_val, *, labels: list[str], c: float, seed: int, train) -> LinearFit:
         from sklearn.linear_model import LogisticRegression
 
-        clf = LogisticRegression(C=c, max_iter=3000, random_state=seed).fit(x_train, y_train)
+        weights = "balanced" if train.class_weight == "balanced" else None
+        clf = LogisticRegression(C=c, max_iter=3000, random_state=seed, class_weight=weights).fit(x_train, y_train)
         weight, bias = linear_head_weights(clf.coef_, clf.intercept_, n_labels=len(labels))
-        return LinearFit(weight=weight, bias=bias, scores=selection_scores(y_val, clf.predict(x_val)))
+        probs = softmax(np.asarray(x_val @ weight.T) + bias)
+        extra = {"decision": tune_threshold(y_val, probs, positive_index(labels, train.positive_label))} if train.positive_label else {}
+        return LinearFit(weight=weight, bias=bias, scores=selection_scores(y_val, decide(probs, extra.get("decision"))), extra=extra)
+
+    def finish_training(self, *, validation_logits, frame: pd.DataFrame, labels: list[str], train) -> dict:
+        """Two labels with `train.positive_label`: the positive label's threshold, tuned on validation."""
+        if not train.positive_label:
+            return {}
+        probs = softmax(validation_logits())
+        return {"decision": tune_threshold(self.targets(frame, labels), probs, positive_index(labels, train.positive_label))}
 
     def activate(self, logits: np.ndarray) -> np.ndarray:
         return softmax(logits)
 
     def predictions(self, raw: np.ndarray, meta) -> list[Prediction]:
-        labels = list(meta.labels)
-        out = []
-        for row in raw:
-            best = int(row.argmax())
-            out.append(Prediction(label=labels[best], score=float(row[best]), probabilities={lab: float(p) for lab, p in zip(labels, row)}))
-        return out
+        labels, raw = list(meta.labels), np.asarray(raw)
+        if not len(raw):
+            return []
+        chosen = decide(raw, meta.extra.get("decision"))  # a tuned threshold on the positive label, else the most probable
+        return [
+            Prediction(label=labels[b], score=float(row[b]), probabilities={lab: float(p) for lab, p in zip(labels, row)})
+            for row, b in zip(raw, chosen.tolist())
+        ]
 
     display_columns = ("label", "score")
 
