@@ -9,9 +9,10 @@ import pytest
 import yaml
 
 from tuneforge.config import load_config
+from tuneforge.engine.forget import forget
 from tuneforge.engine.run import train
 from tuneforge.errors import DataError
-from tuneforge.lineage import forget, lineage_key, matches
+from tuneforge.lineage import lineage_key, matches
 from tuneforge.rundir import RunDir, prune_runs
 
 from conftest import DATA, run_cli

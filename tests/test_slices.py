@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from tuneforge.analysis.slices import length_groups, slice_groups, slice_metrics
 from tuneforge.config import load_config
 from tuneforge.engine.run import train
 from tuneforge.errors import DataError
+from tuneforge.tasks.classify.slices import length_groups, slice_groups, slice_metrics
 
 
 def test_per_group_metrics_gaps_and_small_groups():

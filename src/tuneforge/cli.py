@@ -394,7 +394,7 @@ def forget(
     text_column: Annotated[str, typer.Option(help="Text column of --rows.")] = "text",
 ) -> None:
     """Retrain a run's recipe (same config, seed and splits) without some rows; the old run is marked superseded."""
-    from tuneforge.lineage import forget as forget_rows
+    from tuneforge.engine.forget import forget as forget_rows
 
     result, removed = forget_rows(run_dir, _query_rows(rows, text_column))
     err.print(f"removed {sum(removed.values())} row(s) ({', '.join(f'{k} {v}' for k, v in removed.items())}); {run_dir} is superseded")

@@ -7,9 +7,8 @@ run folder cannot be checked against guessed texts by someone who has only the f
 A row is what the model read: the text after the run's recorded transforms (for
 recommendations: the user and item ids), so a query is shaped the same way first.
 
-`runs_trained_on` answers "which models saw this customer's data?"; `forget` retrains
-a run's recipe (same config, same seed, same split assignment) on its saved rows minus
-the named ones, and marks the old run superseded.
+`matches` answers "which models saw this customer's data?"; `engine/forget.py`
+retrains a run's recipe without some rows.
 """
 
 from __future__ import annotations
@@ -17,13 +16,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 
 from tuneforge.atomic import atomic_write_json
-from tuneforge.errors import DataError, RunError
+from tuneforge.errors import RunError
 
 LINEAGE_FILE = "lineage.json"
 HASH_HEX = 16
@@ -104,50 +102,3 @@ def matches(run, rows: pd.DataFrame) -> dict[str, int]:
         raise RunError(f"{run.path}: its lineage was hashed with another key (another user or machine); it cannot be searched here")
     wanted = set(row_hashes(query_keys(run, rows), key))
     return {split: sum(h in wanted for h in hashes) for split, hashes in lineage["rows"].items()}
-
-
-def forget(run_dir: str | Path, rows: pd.DataFrame):
-    """Retrain `run_dir`'s recipe without `rows`; returns the new RunResult. The old run is marked superseded."""
-    from tuneforge.config import validate_config
-    from tuneforge.engine.run import train
-    from tuneforge.rundir import RunDir
-
-    old = RunDir.open(run_dir)
-    config = old.read_config()
-    from tuneforge.tasks import get_task
-
-    task = get_task(config.task)
-    task.saved_split_columns()  # a task that cannot be retrained from its splits says so before any work
-    key = lineage_key()
-    drop = set(row_hashes(query_keys(old, rows), key))
-    splits = old.splits()
-    if not splits:
-        raise RunError(f"{old.path}: its saved splits are missing; it cannot be retrained")
-    kept, removed = {}, {}
-    for name, frame in splits.items():
-        hashes = row_hashes(task.row_keys(frame), key)
-        keep = [h not in drop for h in hashes]
-        kept[name], removed[name] = frame[keep], len(frame) - sum(keep)
-    if not sum(removed.values()):
-        raise DataError(f"none of the {len(rows)} row(s) were used by {old.path}; nothing to forget")
-    staging = old.path.parent / f".forget-{old.name}"
-    staging.mkdir(exist_ok=True)
-    paths = {}
-    for name, frame in kept.items():
-        paths[name] = staging / f"{name}.jsonl"
-        frame.drop(columns=["source"], errors="ignore").to_json(paths[name], orient="records", lines=True, force_ascii=False)
-    raw = config.to_dict()
-    raw["data"].update(task.saved_split_columns())
-    raw["data"].update(
-        train=str(paths["train"]), validation=str(paths["validation"]), test=str(paths["test"]) if "test" in paths else None, format="jsonl"
-    )
-    raw["output"].update(dir=str(old.path.parent), name=f"{old.name.rsplit('-', 2)[0]}-forget")
-    result = train(validate_config(raw))
-    new = RunDir(result.run_dir)
-    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    new.update(forgets={"run": str(old.path), "rows_removed": removed, "at": stamp})
-    old.update(superseded_by=str(new.path), superseded_at=stamp, superseded_reason=f"rows removed on request: {removed}")
-    import shutil
-
-    shutil.rmtree(staging, ignore_errors=True)
-    return result, removed

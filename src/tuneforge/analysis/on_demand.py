@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tuneforge.predict.runtime import load_runtime
 from tuneforge.rundir import RunDir
 from tuneforge.tasks import get_task
 
@@ -17,7 +18,7 @@ def evaluate_run(
     overrides = {k: v for k, v in (("text_column", text_column), ("label_column", label_column)) if v}
     config = config.model_copy(update={"data": config.data.model_copy(update=overrides)})
     task = get_task(config.task)
-    runtime = task.load_runtime(run.path, batch_size=config.train.eval_batch_size)
+    runtime = load_runtime(task, run.path, batch_size=config.train.eval_batch_size)
     frame = task.load_eval_frame(data_path, config, runtime)
     if task.serves_texts:
         task.check_labels(frame, runtime.labels, label_column=config.data.label_column)

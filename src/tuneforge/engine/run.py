@@ -30,6 +30,7 @@ from tuneforge.engine.tracking import make_tracker
 from tuneforge.errors import ResourceError, RunError, RunStopped
 from tuneforge.lineage import write_lineage
 from tuneforge.models.registry import resolve_model
+from tuneforge.predict.runtime import load_runtime
 from tuneforge.rundir import RunDir
 from tuneforge.tasks import resolve_task
 
@@ -52,6 +53,17 @@ def write_failure(exc: BaseException, folder: Path) -> str | None:
                 return "no space left on device"
         return f"a checkpoint could not be written ({str(exc)[:120]})"
     return None
+
+
+def standard_method(name: str):
+    """The engine's own training methods; imported on demand (tfidf should not pay for importing transformers)."""
+    if name in ("full", "lora"):
+        from tuneforge.engine.transformer import train_transformer
+
+        return train_transformer
+    from tuneforge.engine.linear import train_head, train_tfidf
+
+    return train_head if name == "head" else train_tfidf
 
 
 @dataclass
@@ -143,11 +155,12 @@ def _execute(ctx: TrainContext) -> RunResult:
         if tracker is not None:
             ctx.callbacks.extend(tracker.callbacks())
         with _model_folder(run) as tmp:
-            train_info = task.trainer(task.method_of(config))(ctx, Path(tmp))
+            method = task.method_of(config)
+            train_info = (task.trainer(method) or standard_method(method))(ctx, Path(tmp))
         if not is_main_process():
             return RunResult(run_dir=run.path, metrics={}, cost={})
         main_split = "test" if ctx.data.test is not None else "validation"
-        runtime = task.load_runtime(run.path, batch_size=config.train.eval_batch_size)
+        runtime = load_runtime(task, run.path, batch_size=config.train.eval_batch_size)
         metrics = task.evaluate(runtime, ctx.frame(main_split), run.eval_dir, split=main_split, **task.evaluation_options(config))
         cost = {**meter.snapshot(), **train_info.get("throughput", {})}
         run.write_cost(cost)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +73,11 @@ def load_models(specs: list[tuple[str, Path]], settings: ServeSettings, metrics:
         task = get_task(ModelMeta.read(find_model_dir(run_dir, settings.variant)).task)
         if task.serves_texts:
             predictor = Predictor.load(
-                run_dir, batch_size=settings.max_batch_size, variant=settings.variant, threads=settings.threads, long_texts=settings.long_texts
+                run_dir,
+                batch_size=settings.max_batch_size,
+                variant=settings.variant,
+                threads=settings.threads,
+                long_texts=settings.long_texts,
             )
         else:
             predictor = task.load_runtime(run_dir)
@@ -90,9 +93,7 @@ def load_models(specs: list[tuple[str, Path]], settings: ServeSettings, metrics:
             return _p.predict_raw(texts), np.array(_p.windows(texts), dtype=np.int64)
 
         if not task.serves_texts:
-            from tuneforge.serve.routes.recommend import answer_batch
-
-            scored = partial(answer_batch, predictor)
+            scored = predictor.answer_batch  # the task's own runtime batches its own queries
 
         batcher = MicroBatcher(
             scored,

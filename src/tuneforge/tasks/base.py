@@ -70,21 +70,12 @@ class Task(ABC):
         return prepare_data(config.data, seed=seed, task=self)
 
     def trainer(self, method: str):
-        """`fit(ctx, out_dir) -> train_info` building the model of `method` in `out_dir`."""
-        # Imported on demand: the tfidf baseline should not pay for importing transformers.
-        if method in ("full", "lora"):
-            from tuneforge.engine.transformer import train_transformer
-
-            return train_transformer
-        from tuneforge.engine.linear import train_head, train_tfidf
-
-        return train_head if method == "head" else train_tfidf
+        """`fit(ctx, out_dir) -> train_info` for `method`; None: the engine's own methods (full, lora, head, tfidf)."""
+        return None
 
     def load_runtime(self, path, *, batch_size: int = 32):
-        """What `evaluate` scores with: a `Predictor` for text tasks."""
-        from tuneforge.predict.predictor import Predictor
-
-        return Predictor.load(path, batch_size=batch_size)
+        """What `evaluate` scores with; None: a `Predictor` (every text task)."""
+        return None
 
     def load_eval_frame(self, path, config, runtime) -> pd.DataFrame:
         """A labeled file to evaluate a trained run on, read and cleaned with the transforms the model recorded."""

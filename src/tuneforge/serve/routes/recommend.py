@@ -10,8 +10,6 @@ segment (or overall), and the answer says `known_user: false`.
 from __future__ import annotations
 
 import copy
-import functools
-from dataclasses import dataclass
 
 import numpy as np
 from fastapi import APIRouter, Request
@@ -22,6 +20,7 @@ from tuneforge.errors import ConfigError, DataError
 from tuneforge.serve.errors import ApiError
 from tuneforge.serve.requests import authorize, parse_body, pick_model, queue_and_wait, timing_headers
 from tuneforge.serve.routes.common import ERRORS, TIMING_HEADERS, WholeNumber, auth, ok
+from tuneforge.tasks.recommend.runtime import Query
 
 MAX_K = 1000
 MAX_ITEMS = 1000
@@ -73,49 +72,6 @@ class RecommendResponse(BaseModel):
 class SimilarResponse(BaseModel):
     model: str
     items: list[RankedItem]
-
-
-@dataclass
-class Query:
-    """One request's work for the batch function: a history to score, or an item to compare."""
-
-    history: np.ndarray
-    segment: int
-    k: int
-    exclude: np.ndarray | None
-    mask: np.ndarray | None
-    similar_to: int | None = None
-
-
-def answer_batch(recommender, queries: list[Query]) -> list[list[tuple[str, float]]]:
-    """The batcher's function: every history query scored in one product, similar-item queries by vector.
-
-    One BLAS thread: these products take microseconds, and waking a thread pool on a busy
-    machine costs milliseconds."""
-    with _blas().limit(limits=1, user_api="blas"):
-        return _answer(recommender, queries)
-
-
-@functools.cache
-def _blas():
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()  # finding the BLAS libraries takes milliseconds: once per process
-
-
-def _answer(recommender, queries: list[Query]) -> list[list[tuple[str, float]]]:
-    out: list = [None] * len(queries)
-    ranked = [i for i, q in enumerate(queries) if q.similar_to is None]
-    if ranked:
-        scores = recommender.score_histories([queries[i].history for i in ranked], np.array([queries[i].segment for i in ranked]))
-        for row, i in enumerate(ranked):
-            q = queries[i]
-            out[i] = recommender.top(scores[row], k=q.k, exclude=q.exclude, mask=q.mask)
-    for i, q in enumerate(queries):
-        if q.similar_to is not None:
-            vectors = recommender.item_vectors()
-            out[i] = recommender.top(vectors @ vectors[q.similar_to], k=q.k, exclude=np.array([q.similar_to]), mask=q.mask)
-    return out
 
 
 def _body_schema(model: type[BaseModel], *, one_of_required: list[str] | None = None) -> dict:

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tuneforge.analysis.slices import slice_groups, slice_metrics
 from tuneforge.atomic import atomic_file, atomic_write_json
 from tuneforge.plots import save_confusion_png, save_precision_recall_png, save_reliability_png
 from tuneforge.tasks.base import label_index
 from tuneforge.tasks.classify.decision import decide, precision_at_recall
 from tuneforge.tasks.classify.metrics import classification_metrics
+from tuneforge.tasks.classify.slices import slice_groups, slice_metrics
 
 ERRORS_KEPT = 50
 

@@ -126,7 +126,7 @@ class ClassifyTask(Task):
 
 
 def _slices_section(metrics: dict) -> str:
-    from tuneforge.analysis.slices import card_lines
+    from tuneforge.tasks.classify.slices import card_lines
 
     lines = card_lines(metrics.get("slices", {}))
     return ("## Slices (eval/slices.json)\n" + "\n".join(lines) + "\n\n") if lines else ""

@@ -11,6 +11,7 @@ is one sparse-dense product over precomputed arrays, then `numpy.argpartition`.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -66,6 +67,25 @@ def query_matrix(histories: list[np.ndarray], n_items: int, half_life: float | N
     return sp.csr_matrix(
         (np.array(data, dtype=np.float32), np.array(indices, dtype=np.int64), np.array(indptr)), shape=(len(histories), n_items)
     )
+
+
+@dataclass
+class Query:
+    """One service request's work for the batch function: a history to score, or an item to compare."""
+
+    history: np.ndarray
+    segment: int
+    k: int
+    exclude: np.ndarray | None
+    mask: np.ndarray | None
+    similar_to: int | None = None
+
+
+@functools.cache
+def _blas():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()  # finding the BLAS libraries takes milliseconds: once per process
 
 
 class Recommender:
@@ -234,6 +254,24 @@ class Recommender:
         history, segment, known = self.query(user=user, items=items, segment=segment)
         scores = self.score_histories([history], np.array([segment]))[0]
         return self.top(scores, k=k, exclude=history if exclude_seen else None, mask=self.item_mask(filters)), known
+
+    def answer_batch(self, queries: list[Query]) -> list[list[tuple[str, float]]]:
+        """The service batcher's function: every history query scored in one product, similar-item queries by vector.
+
+        One BLAS thread: these products take microseconds, and waking a thread pool on a busy machine costs milliseconds."""
+        with _blas().limit(limits=1, user_api="blas"):
+            out: list = [None] * len(queries)
+            ranked = [i for i, q in enumerate(queries) if q.similar_to is None]
+            if ranked:
+                scores = self.score_histories([queries[i].history for i in ranked], np.array([queries[i].segment for i in ranked]))
+                for row, i in enumerate(ranked):
+                    q = queries[i]
+                    out[i] = self.top(scores[row], k=q.k, exclude=q.exclude, mask=q.mask)
+            for i, q in enumerate(queries):
+                if q.similar_to is not None:
+                    vectors = self.item_vectors()
+                    out[i] = self.top(vectors @ vectors[q.similar_to], k=q.k, exclude=np.array([q.similar_to]), mask=q.mask)
+            return out
 
     def predict_raw(self, users, *, progress: str | None = None, batch_size: int | None = None) -> list[dict]:
         """Top-k (`self.k`) unseen items for each user id: what file scoring writes, one dict per row.
