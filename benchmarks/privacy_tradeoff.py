@@ -99,18 +99,21 @@ def main() -> None:
         print(f"{r['dataset']:<7} {r['setting']:<45} {np.mean(r['accuracy']):>9.4f} ± {np.std(r['accuracy']):.4f} {spent:>8}")
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    for name in args.datasets.split(","):
+    for colour, name in zip(("tab:blue", "tab:orange", "tab:green"), args.datasets.split(",")):
         rows = [r for r in results if r["dataset"] == name and r["epsilon"] is not None]
         ax.errorbar(
             [r["epsilon"] for r in rows],
             [np.mean(r["accuracy"]) for r in rows],
             yerr=[np.std(r["accuracy"]) for r in rows],
             marker="o",
+            color=colour,
             label=f"{name} (DP-SGD)",
         )
         free = next(r for r in results if r["dataset"] == name and r["setting"].startswith("head"))
-        ax.axhline(np.mean(free["accuracy"]), linestyle="--", linewidth=1, label=f"{name}: head without privacy")
+        ax.axhline(np.mean(free["accuracy"]), linestyle="--", linewidth=1, color=colour, label=f"{name}: head without privacy")
     ax.set_xscale("log")
+    ax.set_xticks(EPSILONS, [f"{e:g}" for e in EPSILONS])
+    ax.minorticks_off()
     ax.set_xlabel("ε (log scale; smaller is more private)")
     ax.set_ylabel("test accuracy")
     ax.set_title("Frozen MiniLM + DP-SGD head")
