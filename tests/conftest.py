@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # spinning OpenMP threads slow a shared CPU 3-10x
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# the lineage key and other per-user files go to a throwaway folder, not the tester's ~/.cache
+os.environ.setdefault("TUNEFORGE_CACHE", tempfile.mkdtemp(prefix="tuneforge-test-cache-"))
 
 DATA = Path(__file__).parent / "data"
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]

@@ -60,6 +60,7 @@ def test_forget_retrains_without_the_rows_and_supersedes_the_old_run(tmp_path):
     assert len(new.splits()["test"]) == len(old.splits()["test"])  # same split assignment otherwise
     assert old.info()["superseded_by"] == str(new.path) and new.info()["forgets"]["run"] == str(old.path)
     assert sum(matches(new, pd.DataFrame({"text": gone})).values()) == 0
+    assert not [p for p in (tmp_path / "runs").iterdir() if p.name.startswith(".forget")]  # the staging folder is gone
     with pytest.raises(DataError, match="nothing to forget"):
         forget(result.run_dir, pd.DataFrame({"text": gone}))
 

@@ -39,22 +39,27 @@ def forget(run_dir: str | Path, rows: pd.DataFrame):
         kept[name], removed[name] = frame[keep], len(frame) - sum(keep)
     if not sum(removed.values()):
         raise DataError(f"none of the {len(rows)} row(s) were used by {old.path}; nothing to forget")
-    staging = old.path.parent / f".forget-{old.name}"
+    staging = old.path.parent / f".forget-{old.name}"  # hidden: never listed as a run; removed whatever happens
     staging.mkdir(exist_ok=True)
-    paths = {}
-    for name, frame in kept.items():
-        paths[name] = staging / f"{name}.jsonl"
-        frame.drop(columns=["source"], errors="ignore").to_json(paths[name], orient="records", lines=True, force_ascii=False)
-    raw = config.to_dict()
-    raw["data"].update(task.saved_split_columns())
-    raw["data"].update(
-        train=str(paths["train"]), validation=str(paths["validation"]), test=str(paths["test"]) if "test" in paths else None, format="jsonl"
-    )
-    raw["output"].update(dir=str(old.path.parent), name=f"{old.name.rsplit('-', 2)[0]}-forget")
-    result = train(validate_config(raw))
+    try:
+        paths = {}
+        for name, frame in kept.items():
+            paths[name] = staging / f"{name}.jsonl"
+            frame.drop(columns=["source"], errors="ignore").to_json(paths[name], orient="records", lines=True, force_ascii=False)
+        raw = config.to_dict()
+        raw["data"].update(task.saved_split_columns())
+        raw["data"].update(
+            train=str(paths["train"]),
+            validation=str(paths["validation"]),
+            test=str(paths["test"]) if "test" in paths else None,
+            format="jsonl",
+        )
+        raw["output"].update(dir=str(old.path.parent), name=f"{old.name.rsplit('-', 2)[0]}-forget")
+        result = train(validate_config(raw))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     new = RunDir(result.run_dir)
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
     new.update(forgets={"run": str(old.path), "rows_removed": removed, "at": stamp})
     old.update(superseded_by=str(new.path), superseded_at=stamp, superseded_reason=f"rows removed on request: {removed}")
-    shutil.rmtree(staging, ignore_errors=True)
     return result, removed
