@@ -50,7 +50,7 @@ class Explanation:
 
 def explain(predictor, text: str, *, label: str | None = None, steps: int = DEFAULT_STEPS) -> Explanation:
     """Attributions of `text`'s words to `label` (default: the predicted one)."""
-    if predictor.task.name != "classify":
+    if not predictor.task.explainable:
         raise ConfigError(f"explanations cover classify models; this is a {predictor.task.name} model")
     if not isinstance(text, str) or not text.strip():
         raise DataError("text: empty or only whitespace")

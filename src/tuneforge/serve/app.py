@@ -43,7 +43,10 @@ def create_app(state: ServiceState, *, load=None) -> FastAPI:
             await run_in_threadpool(served.batcher.close, state.settings.drain_seconds)
 
     app = FastAPI(
-        title="tuneforge", version="1", lifespan=lifespan, description="Text classification, tagging and entities, and recommendations, with micro-batching."
+        title="tuneforge",
+        version="1",
+        lifespan=lifespan,
+        description="Text classification, tagging and entities, and recommendations, with micro-batching.",
     )
     app.state.service = state
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=state.settings.max_body_bytes)

@@ -47,5 +47,7 @@ def resolve_task(config):
     task = get_task(config.task)
     method = task.method_of(config)
     if method not in task.methods:
-        raise ConfigError(f"invalid config:\n  {task.method_setting}: task {task.name!r} supports {', '.join(task.methods)}; got {method!r}")
+        raise ConfigError(
+            f"invalid config:\n  {task.method_setting}: task {task.name!r} supports {', '.join(task.methods)}; got {method!r}"
+        )
     return task

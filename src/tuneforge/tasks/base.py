@@ -52,6 +52,7 @@ class Task(ABC):
     route: ClassVar[str]  # the service path, e.g. /v1/classify
     serves_texts: ClassVar[bool] = True  # the service scores texts through a Predictor and a text route
     method_setting: ClassVar[str] = "train.method"  # where a config names the method
+    explainable: ClassVar[bool] = False  # `tuneforge explain` and POST /v1/explain apply
 
     # -- how the engine runs it (a task that is not about text overrides these) -------------
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tuneforge.serve.routes import classify, entities, multilabel, recommend
+from tuneforge.serve.routes import classify, entities, explain, multilabel, recommend
 from tuneforge.serve.routes.common import model_choices
 
 ROUTERS = {"classify": classify.router, "multilabel": multilabel.router, "entities": entities.router, "recommend": recommend.router}
@@ -20,10 +20,5 @@ def document_served_models(schema: dict, state) -> dict:
         for path in PATHS.get(task, (get_task(task).route,)):
             body = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
             body["properties"]["model"] = model_choices(state, task)
-    explain = schema["paths"]["/v1/explain"]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    labels = sorted({label for m in state.models.values() if m.task == "classify" for label in m.predictor.labels})
-    explain["properties"]["label"] = {
-        "anyOf": [*([{"type": "string", "enum": labels}] if labels else []), {"type": "null"}],
-        "description": "A label of the chosen model (see /v1/models); the predicted one when omitted.",
-    }
+    explain.document_labels(schema, state)
     return schema

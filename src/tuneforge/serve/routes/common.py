@@ -135,20 +135,37 @@ def window_flags(served, result) -> list[tuple[bool, int]]:
     return [(n > 1 and not chunked, n if chunked else 1) for n in windows]
 
 
+def post_json(
+    api: APIRouter, state, path: str, *, response: type[BaseModel], body: dict, summary: str, name: str, answer: str, headers=None
+):
+    """The decorator of a JSON POST route: its request schema, the service's auth, and every shared error answer documented."""
+    return api.post(
+        path,
+        response_model=response,
+        responses={**ok(answer, headers), **ERRORS},
+        openapi_extra=body,
+        dependencies=auth(state),
+        summary=summary,
+        name=name,
+    )
+
+
 def text_route(
     state, *, task: str, path: str, response: type[BaseModel], results: Callable[[list, list[tuple[bool, int]]], list], summary: str
 ) -> APIRouter:
     """A POST route for `task`: `results(predictions, window_flags)` builds the per-text result models."""
     api = APIRouter()
 
-    @api.post(
+    @post_json(
+        api,
+        state,
         path,
-        response_model=response,
-        responses={**ok("Results per text, in the order of `texts`.", TIMING_HEADERS), **ERRORS},
-        openapi_extra=request_body(state.settings),
-        dependencies=auth(state),
+        response=response,
+        body=request_body(state.settings),
         summary=summary,
         name=task,
+        answer="Results per text, in the order of `texts`.",
+        headers=TIMING_HEADERS,
     )
     async def handle(request: Request) -> JSONResponse:
         served, result = await parse_and_score(request, state, task)

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from tuneforge.errors import ConfigError, DataError
 from tuneforge.serve.errors import ApiError
 from tuneforge.serve.requests import authorize, check_texts, parse_body, pick_model
-from tuneforge.serve.routes.common import ERRORS, NOT_BLANK, WholeNumber, auth, ok
+from tuneforge.serve.routes.common import NOT_BLANK, WholeNumber, post_json
 
 MAX_STEPS = 256
 
@@ -58,14 +58,15 @@ def router(state) -> APIRouter:
     api = APIRouter()
     running = asyncio.Semaphore(1)
 
-    @api.post(
+    @post_json(
+        api,
+        state,
         "/v1/explain",
-        response_model=ExplainResponse,
-        responses={**ok("Attributions per word."), **ERRORS},
-        openapi_extra=_body(state.settings),
-        dependencies=auth(state),
+        response=ExplainResponse,
+        body=_body(state.settings),
         summary="Which words pushed a classify model towards a label (integrated gradients, or exact for tfidf).",
         name="explain",
+        answer="Attributions per word.",
     )
     async def explain(request: Request) -> JSONResponse:
         from tuneforge.analysis.explain import explain as explain_text
@@ -91,3 +92,13 @@ def router(state) -> APIRouter:
         return JSONResponse(ExplainResponse(model=served.name, **result.to_dict()).model_dump())
 
     return api
+
+
+def document_labels(schema: dict, state) -> None:
+    """Fill the request's `label` field with the labels of the served models that can be explained."""
+    body = schema["paths"]["/v1/explain"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    labels = sorted({label for m in state.models.values() if m.predictor.task.explainable for label in m.predictor.labels})
+    body["properties"]["label"] = {
+        "anyOf": [*([{"type": "string", "enum": labels}] if labels else []), {"type": "null"}],
+        "description": "A label of the chosen model (see /v1/models); the predicted one when omitted.",
+    }

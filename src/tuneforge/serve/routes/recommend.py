@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 from tuneforge.errors import ConfigError, DataError
 from tuneforge.serve.errors import ApiError
 from tuneforge.serve.requests import authorize, parse_body, pick_model, queue_and_wait, timing_headers
-from tuneforge.serve.routes.common import ERRORS, TIMING_HEADERS, WholeNumber, auth, ok
+from tuneforge.serve.routes.common import TIMING_HEADERS, WholeNumber, post_json
 from tuneforge.tasks.recommend.runtime import Query
 
 MAX_K = 1000
@@ -106,14 +106,16 @@ def _items(recommender, ranked) -> list[RankedItem]:
 def router(state) -> APIRouter:
     api = APIRouter()
 
-    @api.post(
+    @post_json(
+        api,
+        state,
         "/v1/recommend",
-        response_model=RecommendResponse,
-        responses={**ok("Ranked items, best first.", TIMING_HEADERS), **ERRORS},
-        openapi_extra=_body_schema(RecommendRequest, one_of_required=["user", "items"]),
-        dependencies=auth(state),
+        response=RecommendResponse,
+        body=_body_schema(RecommendRequest, one_of_required=["user", "items"]),
         summary="Top-k items for a user id or a list of recent items, optionally filtered by item attribute.",
         name="recommend",
+        answer="Ranked items, best first.",
+        headers=TIMING_HEADERS,
     )
     async def recommend(request: Request) -> JSONResponse:
         authorize(request, state)
@@ -129,14 +131,16 @@ def router(state) -> APIRouter:
         body = RecommendResponse(model=served.name, known_user=known, items=_items(rec, result.probabilities[0]))
         return JSONResponse(body.model_dump(), headers=timing_headers(result))
 
-    @api.post(
+    @post_json(
+        api,
+        state,
         "/v1/similar",
-        response_model=SimilarResponse,
-        responses={**ok("Items most like the given one, best first.", TIMING_HEADERS), **ERRORS},
-        openapi_extra=_body_schema(SimilarRequest),
-        dependencies=auth(state),
+        response=SimilarResponse,
+        body=_body_schema(SimilarRequest),
         summary="Items similar to an item (content vectors, else item factors).",
         name="similar",
+        answer="Items most like the given one, best first.",
+        headers=TIMING_HEADERS,
     )
     async def similar(request: Request) -> JSONResponse:
         authorize(request, state)

@@ -27,6 +27,7 @@ class Prediction:
 class ClassifyTask(Task):
     name = "classify"
     compressible = True
+    explainable = True
     route = "/v1/classify"
 
     def label_names(self, frame: pd.DataFrame) -> list[str]:

@@ -31,6 +31,7 @@ class RecommendTask:
     serves_texts: ClassVar[bool] = False
     method_setting: ClassVar[str] = "recommend.method"
     compressible: ClassVar[bool] = False
+    explainable: ClassVar[bool] = False
     keeps_raw_text: ClassVar[bool] = True
 
     # -- engine hooks -------------------------------------------------------------------------

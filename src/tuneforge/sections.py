@@ -1,0 +1,301 @@
+"""The sections of a run config (data, model, train, tune, recommend, evaluate, tracking...) as pydantic models.
+
+Each section forbids unknown keys and says what every setting means; `config.py`
+puts them together into `RunConfig` and does the loading, overrides and error messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Method = Literal["full", "lora", "head", "tfidf"]
+Scheduler = Literal["linear", "cosine", "constant"]
+EmptyTextPolicy = Literal["error", "drop"]
+
+SEED_MAX = 2**32 - 1  # numpy's legacy seeding accepts no more
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    train: str = Field(description="Training file (csv, jsonl, parquet) or a bundled set such as 'bundled:bbc-news'.")
+    validation: str | None = Field(None, description="Validation file; split from train when absent.")
+    test: str | None = Field(None, description="Test file; split from train when no validation file is given either.")
+    text_column: str = Field("text", description="Column holding the input text.")
+    label_column: str = Field(
+        "label", description="Column holding the label (multilabel: a JSON list or a delimited string; entities: character spans)."
+    )
+    label_separator: str = Field(
+        "|", min_length=1, description="Task multilabel: separator of labels given as one string, e.g. 'news|sport'."
+    )
+    format: Literal["auto", "csv", "jsonl", "parquet", "conll"] = Field(
+        "auto", description="File format; 'auto' uses the extension (.conll/.bio: token-per-line BIO tags, for task entities)."
+    )
+    encoding: str = Field("utf-8", description="Text encoding of csv/jsonl files.")
+    validation_fraction: float = Field(0.1, gt=0, lt=0.5, description="Share of train held out for validation.")
+    test_fraction: float = Field(0.1, gt=0, lt=0.5, description="Share of train held out for test (single-file input).")
+    max_rows: int | None = Field(None, ge=10, description="Stratified subsample of the training file, for quick runs.")
+    strip_html: bool = Field(True, description="Remove HTML tags and unescape entities (a recorded transform, replayed at prediction).")
+    redact: list[str] | None = Field(
+        None,
+        description="PII to replace before the model sees text, in training, predict and serve alike: EMAIL, PHONE, PERSON, LOCATION, "
+        "CREDIT_CARD, IBAN, IP, URL, DATE, US_SSN, UK_NHS, CRYPTO (extra 'privacy').",
+    )
+    redact_strategy: Literal["replace", "hash"] = Field(
+        "replace", description="replace: typed placeholders like <EMAIL>; hash: <EMAIL_1a2b3c4d>, one salted pseudonym per value."
+    )
+    dedupe: bool = Field(True, description="Drop exact duplicate (text, label) rows.")
+    empty_text: EmptyTextPolicy = Field("error", description="A labeled row with empty text: 'error' stops, 'drop' removes and counts it.")
+
+
+class ModelConfig(_Section):
+    name: str = Field("minilm-l6", description="Registry alias, local directory or hub id of the pretrained encoder.")
+    trust_remote_code: bool = Field(False, description="Allow code shipped with a hub model to run. Off unless you trust it.")
+
+
+class LoraConfig(_Section):
+    r: int = Field(8, ge=1, description="Rank of the LoRA update matrices.")
+    alpha: int = Field(16, ge=1, description="LoRA scaling numerator (scale = alpha / r).")
+    dropout: float = Field(0.1, ge=0, lt=1, description="Dropout on the LoRA path.")
+    target_modules: list[str] | None = Field(None, description="Module names to adapt; None lets peft pick by architecture.")
+
+
+class HeadConfig(_Section):
+    pooling: Literal["mean", "cls"] = Field("mean", description="How token vectors become one text vector.")
+    c_grid: list[float] = Field(
+        [0.1, 1.0, 10.0], min_length=1, description="Inverse regularisation strengths tried; the best on validation wins."
+    )
+
+
+class TfidfConfig(_Section):
+    max_features: int = Field(50_000, ge=10, description="Vocabulary size cap.")
+    ngram_max: int = Field(2, ge=1, le=3, description="Longest word n-gram.")
+    c: float = Field(10.0, gt=0, description="Inverse regularisation strength of the logistic regression.")
+
+
+class PrivacyConfig(_Section):
+    epsilon: float = Field(gt=0, description="Privacy budget ε the training may spend (smaller: more private, less accurate).")
+    delta: float | None = Field(None, gt=0, lt=1, description="δ of (ε, δ)-DP; None: 1 / (10 x training rows).")
+    max_grad_norm: float = Field(1.0, gt=0, description="Each example's gradient is clipped to this norm before noise is added.")
+    epochs: int = Field(30, ge=1, le=1000, description="Passes of DP-SGD over the training rows.")
+    batch_size: int = Field(64, ge=1, description="Expected rows per step (Poisson sampling draws each row with probability batch/n).")
+    learning_rate: float = Field(0.5, gt=0, description="SGD learning rate of the private head.")
+
+
+# Learning-rate defaults per method (body / adapters, head). LoRA adapters need a far larger rate than full
+# fine-tuning (at 5e-5 they learn almost nothing); a new head learns faster than a pretrained body may move.
+LEARNING_RATES = {"full": (5e-5, 1e-3), "lora": (1e-3, 1e-3), "head": (None, None), "tfidf": (None, None)}
+
+
+class TrainConfig(_Section):
+    method: Method = Field("full", description="full fine-tuning, lora adapters, a frozen-encoder head, or a tfidf baseline.")
+    epochs: float | None = Field(
+        None, gt=0, le=100, description="Passes over the training data; None: until validation stops improving, at most max_epochs."
+    )
+    max_epochs: float = Field(20, gt=0, le=100, description="Cap on passes when train.epochs is None (early stopping decides).")
+    learning_rate: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Peak AdamW learning rate of the pretrained body (full) or the adapters (lora); None: the method's default.",
+    )
+    head_learning_rate: float | None = Field(
+        None, gt=0, le=1, description="Peak learning rate of the task head (new, or warm-started by the probe); None: the method's default."
+    )
+    warm_start: Literal["probe", "none"] = Field(
+        "probe",
+        description="full/lora: start the task head from the frozen-encoder probe (the head method's solution), then fine-tune (LP-FT).",
+    )
+    warm_start_logit_std: float | None = Field(
+        1.0,
+        gt=0,
+        description="Spread of the warm-started head's training logits (the probe is shrunk to it so gradients reach the encoder); None keeps the probe's own.",
+    )
+    keep: Literal["best", "fine-tuned"] = Field(
+        "best", description="best: if the fine-tuned model ends below the frozen-encoder probe on validation, the run keeps the probe."
+    )
+    batch_size: int = Field(16, ge=1, le=4096, description="Examples per optimisation step (per device).")
+    group_by_length: bool = Field(
+        True, description="Batch texts of similar length together (far less padding on short, uneven texts); batch order stays random."
+    )
+    eval_batch_size: int = Field(64, ge=1, le=4096, description="Examples per forward pass when predicting.")
+    max_length: int = Field(128, ge=8, le=8192, description="Tokens kept per text; longer texts are truncated.")
+    seed: int = Field(42, ge=0, le=SEED_MAX, description="Seed for splits, initialisation, shuffling and dropout (0 to 2**32-1).")
+    weight_decay: float = Field(0.01, ge=0, le=1, description="AdamW weight decay.")
+    warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Share of steps spent warming the learning rate up.")
+    scheduler: Scheduler = Field("cosine", description="Learning-rate decay after warmup.")
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="Label-smoothing factor of the cross-entropy loss.")
+    gradient_accumulation_steps: int = Field(1, ge=1, le=1024, description="Batches accumulated per optimiser step.")
+    early_stopping_patience: int | None = Field(2, ge=1, description="Evaluations without improvement before stopping; None disables.")
+    metric: Literal["macro_f1", "accuracy", "micro_f1"] = Field(
+        "macro_f1",
+        description="Validation metric that picks the best checkpoint (multilabel accuracy = subset accuracy; entities = entity-level F1).",
+    )
+    positive_label: str | None = Field(
+        None,
+        description="Two-label classify: the rare label that matters (spam, fraud); its probability threshold is tuned on validation for F1.",
+    )
+    class_weight: Literal["none", "balanced"] = Field(
+        "none", description="balanced: weigh each label by the inverse of its frequency (head, tfidf and the probe of full/lora)."
+    )
+    decision_threshold: float | None = Field(
+        None, gt=0, lt=1, description="Task multilabel: one threshold for every label; None tunes one per label on validation."
+    )
+    checkpoint_every: int | None = Field(None, ge=1, description="Checkpoint (and evaluate) every N steps; None means every epoch.")
+    keep_checkpoints: int = Field(2, ge=1, description="Newest checkpoints kept on disk (the best one is always kept).")
+    privacy: PrivacyConfig | None = Field(
+        None, description="Differentially private training (method head): {epsilon, delta, max_grad_norm, ...}; ε spent is recorded."
+    )
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+    head: HeadConfig = Field(default_factory=HeadConfig)
+    tfidf: TfidfConfig = Field(default_factory=TfidfConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _method_defaults(cls, data: Any) -> Any:
+        """Fill learning rates the config leaves out with the method's defaults, so config.yaml records what ran."""
+        if isinstance(data, dict):
+            body, head = LEARNING_RATES.get(data.get("method", "full"), (None, None))
+            data = dict(data)
+            if data.get("learning_rate") is None and body is not None:
+                data["learning_rate"] = body
+            if data.get("head_learning_rate") is None and head is not None:
+                data["head_learning_rate"] = head
+        return data
+
+    @property
+    def planned_epochs(self) -> float:
+        """The epoch count the schedule is built for: train.epochs, or the cap when early stopping decides."""
+        return self.epochs if self.epochs is not None else self.max_epochs
+
+
+class OutputConfig(_Section):
+    dir: str = Field("runs", description="Parent directory of run directories (relative to where you run).")
+    name: str | None = Field(None, description="Run name prefix; defaults to '<method>-<data>'.")
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str | None) -> str | None:
+        if v is not None and (not v or "/" in v or v.startswith(".")):
+            raise ValueError("must be a plain folder name (no '/', not starting with '.')")
+        return v
+
+
+class CostConfig(_Section):
+    usd_per_hour: float = Field(0.10, ge=0, description="Price of this machine per hour, for the cost estimate in cost.json.")
+
+
+class ParamSpace(_Section):
+    """One searched setting: a range (`low`, `high`, optional `log` / `step`) or a list of `choices`."""
+
+    low: float | None = Field(None, description="Lower bound of a range.")
+    high: float | None = Field(None, description="Upper bound of a range.")
+    log: bool = Field(False, description="Sample the range on a log scale (learning rates).")
+    step: float | None = Field(None, gt=0, description="Grid step of a range; integers when low, high and step are whole.")
+    choices: list[Any] | None = Field(None, min_length=1, description="Explicit values to choose from.")
+
+    @model_validator(mode="after")
+    def _shape(self) -> ParamSpace:
+        if self.choices is not None:
+            if self.low is not None or self.high is not None:
+                raise ValueError("give either choices or low/high, not both")
+            return self
+        if self.low is None or self.high is None:
+            raise ValueError("give choices, or both low and high")
+        if self.low >= self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError("a log range needs low > 0")
+        return self
+
+    @property
+    def is_int(self) -> bool:
+        whole = lambda v: v is not None and float(v).is_integer()  # noqa: E731
+        return self.choices is None and whole(self.low) and whole(self.high) and (self.step is None or whole(self.step)) and not self.log
+
+
+class TuneConfig(_Section):
+    space: dict[str, ParamSpace] = Field(default_factory=dict, description="Dotted setting -> range or choices, e.g. train.learning_rate.")
+    sampler: Literal["tpe", "random", "grid"] = Field("tpe", description="tpe (Bayesian), random, or grid over choices/steps.")
+    pruner: Literal["median", "halving", "none"] = Field("median", description="Stop poor trials early from their validation scores.")
+    trials: int = Field(20, ge=1, description="Finished trials (complete or pruned) the study should reach.")
+    timeout_s: float | None = Field(None, gt=0, description="Start no new trial after this many seconds.")
+    storage: str | None = Field(None, description="SQLAlchemy URL shared by workers; default a SQLite file in the study folder.")
+    study_name: str | None = Field(None, description="Study (and folder) name; default '<method>-<data>'.")
+    seed: int | None = Field(None, ge=0, le=SEED_MAX, description="Sampler seed for a reproducible search order (single process).")
+
+
+RecommendMethod = Literal["auto", "popular", "als", "bpr", "ease", "content", "hybrid"]
+
+
+class RecommendConfig(_Section):
+    """Task recommend: interactions in `data.train` (one row per user-item event), optional side tables."""
+
+    method: RecommendMethod = Field(
+        "auto", description="popular, als / bpr (implicit), ease (item-item), content (encoder), hybrid, or auto (best on validation)."
+    )
+    user_column: str = Field("user", description="Column of the interactions file holding the user id.")
+    item_column: str = Field("item", description="Column of the interactions file holding the item id.")
+    rating_column: str | None = Field("rating", description="Optional rating column (used with positive_threshold).")
+    time_column: str | None = Field("timestamp", description="Optional time column (number or ISO date); orders each user's history.")
+    positive_threshold: float | None = Field(
+        None, description="Ratings below this are not positives (counted in the data report); None: every interaction counts."
+    )
+    items: str | None = Field(
+        None, description="Item side table (csv, jsonl, parquet or bundled:...): id column plus text/categorical columns."
+    )
+    item_id_column: str = Field("item", description="Id column of the item table.")
+    item_text_columns: list[str] | None = Field(
+        None, description="Item columns the encoder reads (content, hybrid); None: every other column."
+    )
+    users: str | None = Field(None, description="User side table: id column plus categorical columns (segments for cold start and slices).")
+    user_id_column: str = Field("user", description="Id column of the user table.")
+    segment_columns: list[str] | None = Field(
+        None, description="User columns that define segments (new-user popularity, fairness slices); None: every other column."
+    )
+    split: Literal["auto", "leave-last-out", "holdout", "time-cut"] = Field(
+        "auto", description="auto: leave-last-out by time when a time column exists, else a random holdout per user."
+    )
+    holdout_fraction: float = Field(
+        0.2, gt=0, lt=0.5, description="split holdout: share of each user's interactions held out (half validation, half test)."
+    )
+    time_cut: float = Field(
+        0.9, gt=0.5, lt=1, description="split time-cut: interactions after this time quantile are test, the slice before it validation."
+    )
+    cold_items: float = Field(
+        0.0, ge=0, lt=0.5, description="Share of items held out of training entirely, to measure cold start (0: none)."
+    )
+    min_user_interactions: int = Field(
+        3, ge=1, description="Users with fewer interactions stay in training only (reported, not evaluated)."
+    )
+    k: list[int] = Field([5, 10, 20], min_length=1, description="Cut-offs of the ranking metrics.")
+    factors: int = Field(32, ge=2, le=1024, description="als / bpr: latent factors.")
+    regularization: float = Field(0.1, ge=0, description="als / bpr: L2 regularisation.")
+    iterations: int = Field(15, ge=1, le=1000, description="als / bpr: passes over the data.")
+    ease_lambda: float = Field(300.0, gt=0, description="ease / hybrid: L2 strength of the item-item model.")
+    recency_half_life: float | None = Field(
+        10.0, gt=0, description="Weight of a past interaction halves every N interactions back (ease, content, hybrid); None: all equal."
+    )
+    blend_weight: float | None = Field(None, ge=0, description="hybrid: weight of the content score; None: chosen on validation.")
+    neighbours: int = Field(10, ge=1, description="hybrid: a new item borrows the item-item column of its N nearest items by content.")
+    max_length: int = Field(64, ge=8, le=512, description="content / hybrid: tokens of item text the encoder reads.")
+
+
+class EvaluateConfig(_Section):
+    slices: list[str] = Field(
+        default_factory=list,
+        description="Columns of the data to compare groups by (fairness slices); text length and true label are always sliced.",
+    )
+    min_slice_rows: int = Field(30, ge=1, description="Groups with fewer evaluated rows are listed but not judged (too noisy).")
+
+
+class TrackingConfig(_Section):
+    backend: Literal["none", "tensorboard", "mlflow"] = Field(
+        "none", description="Log training scalars and final metrics to TensorBoard (events in the run) or MLflow (extra 'tracking')."
+    )
+    uri: str | None = Field(None, description="MLflow tracking URI; default a SQLite store <output.dir>/mlflow.db.")
+    experiment: str | None = Field(None, description="MLflow experiment name; default 'tuneforge'.")
