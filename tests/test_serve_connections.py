@@ -18,6 +18,7 @@ from conftest import write_config
 
 AUTH = {"Authorization": "Bearer k"}
 GOOD = {"texts": ["The phone was great and wonderful."]}
+READ_TIMEOUT_S = 4  # long enough that a loaded CI machine finishes the eviction checks before any deadline
 FD_LIMIT = 64  # the server idles at about 10 descriptors: without a cap, 80 idle sockets would exhaust it
 
 
@@ -108,7 +109,7 @@ def run_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(run_dir, tmp_path_factory):
     log = tmp_path_factory.mktemp("conn-log") / "server.log"
-    proc, port = _start(run_dir, log, "serve.max_connections=20", "serve.read_timeout_s=2", "serve.keep_alive_s=1", fd_limit=FD_LIMIT)
+    proc, port = _start(run_dir, log, "serve.max_connections=20", f"serve.read_timeout_s={READ_TIMEOUT_S}", "serve.keep_alive_s=1", fd_limit=FD_LIMIT)
     yield port, log
     _stop(proc)
 
@@ -117,6 +118,7 @@ def test_idle_connections_cannot_starve_a_client_and_are_closed_after_the_read_t
     port, log = server
     idle = [_connect(port) for _ in range(70)]
     trickling = [_connect(port, b"POST /v1/classify HTTP/1.1\r\nHost: x\r\n") for _ in range(10)]
+    trickle_started = time.monotonic()
     held = idle + trickling
     time.sleep(0.3)
     for _ in range(3):
@@ -124,10 +126,11 @@ def test_idle_connections_cannot_starve_a_client_and_are_closed_after_the_read_t
         r = httpx.post(f"http://127.0.0.1:{port}/v1/classify", json=GOOD, headers=AUTH, timeout=5)
         assert r.status_code == 200 and time.perf_counter() - started < 1.0
     still_open = [s for s in held if not _closed_by_server(s)]
+    assert time.monotonic() - trickle_started < READ_TIMEOUT_S, "too slow to tell eviction from the read deadline"
     assert len(still_open) <= 20  # the cap: the longest-idle ones were closed to make room
     assert set(trickling) <= set(still_open)  # the newest survived; the read deadline must close them
     started = time.monotonic()
-    while time.monotonic() - started < 3.5:  # a header line every 0.25 s: slow enough to hold a naive server forever
+    while time.monotonic() - started < READ_TIMEOUT_S + 1.5:  # a header line every 0.25 s: slow enough to hold a naive server forever
         for sock in trickling:
             try:
                 sock.sendall(b"X-Slow: 1\r\n")
@@ -165,7 +168,7 @@ def test_when_every_connection_is_busy_a_new_request_gets_503(server):
     flood = [_connect(port) for _ in range(60)]  # past the hard ceiling (20 + 5 + 8) they are closed at once
     time.sleep(0.3)
     assert sum(_closed_by_server(s) for s in flood) >= 40  # all but about 13
-    time.sleep(2.2)  # the read deadline cuts the unfinished bodies
+    time.sleep(READ_TIMEOUT_S + 0.2)  # the read deadline cuts the unfinished bodies
     assert all(_closed_by_server(s) for s in busy + flood)
     assert httpx.post(f"http://127.0.0.1:{port}/v1/classify", json=GOOD, headers=AUTH, timeout=5).status_code == 200
     for sock in busy + flood:
