@@ -21,15 +21,11 @@ from pathlib import Path
 import pandas as pd
 
 from tuneforge.atomic import atomic_write_json
+from tuneforge.cache import cache_dir
 from tuneforge.errors import RunError
 
 LINEAGE_FILE = "lineage.json"
 HASH_HEX = 16
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("TUNEFORGE_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "tuneforge")
-    return Path(base)
 
 
 def lineage_key() -> bytes:
