@@ -68,6 +68,10 @@ def converted_folder(packaged: PackagedGGUF) -> Path:
         packaged.gguf_file,
         target,
     )
+    try:
+        import gguf  # noqa: F401  (transformers reads GGUF through it)
+    except ImportError:
+        raise ConfigError(f"model {packaged.alias!r} ships as GGUF; reading it needs the lm extra: pip install 'tuneforge[lm]'") from None
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     target.parent.mkdir(parents=True, exist_ok=True)
