@@ -124,6 +124,11 @@ def predict(
         str, typer.Option(help="Texts over the model window: truncate (score the start) or chunk (average every window).")
     ] = "truncate",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")] = False,
+    engine: Annotated[str, typer.Option(help="File scoring in this process (local) or on Ray actors (ray).")] = "local",
+    address: Annotated[Optional[str], typer.Option(help="--engine ray: an existing Ray cluster (default: start a local one).")] = None,
+    workers: Annotated[
+        Optional[int], typer.Option(min=1, help="--engine ray: actors, one loaded model each (default: one per CPU).")
+    ] = None,
 ) -> None:
     """Score texts given as arguments (labels, tags or entities, as the run's task says), or a whole file into another file."""
     from dataclasses import asdict
@@ -137,6 +142,24 @@ def predict(
         raise UsageProblem("give TEXT arguments, or --input FILE --output FILE")
     if input is not None and texts:
         raise UsageProblem("give either TEXT arguments or --input/--output, not both")
+    if engine not in ("local", "ray"):
+        raise UsageProblem(f"--engine must be local or ray, got {engine!r}")
+    if engine == "ray" or address or workers:
+        if input is None:
+            raise UsageProblem("--engine ray, --address and --workers score files: give --input and --output")
+        if engine != "ray":
+            raise UsageProblem("--address and --workers go with --engine ray")
+        from tuneforge.predict.ray_scoring import RayScoring
+
+        scoring = RayScoring(run_dir, workers=workers, address=address, batch_size=batch_size, variant=variant, long_texts=long_texts)
+        try:
+            with _exit_on_sigterm():
+                stats = score_file(None, input, output, text_column=text_column, encoding=encoding, scoring=scoring)
+        finally:
+            scoring.close()
+        err.print(f"scored {stats['rows']} rows in {stats['seconds']} s on {scoring.workers} Ray actor(s)")
+        print(stats["output"])
+        return
     predictor = Predictor.load(run_dir, batch_size=batch_size, variant=variant, long_texts=long_texts)
     if input is not None:
         with _exit_on_sigterm():  # the unfinished output's temporary file is removed on the way out

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -32,8 +33,13 @@ def score_file(
     text_column: str = "text",
     chunk_rows: int = 1024,
     encoding: str = "utf-8",
+    scoring=None,
 ) -> dict:
-    """Stream `input_path` through `predictor`; returns rows scored and seconds taken."""
+    """Stream `input_path` through `predictor` (None when `scoring` is given); returns rows scored and seconds taken.
+
+    `scoring` runs the model over the chunks (default: `LocalScoring(predictor)`, in this
+    process; `predict.ray_scoring.RayScoring` fans them out to Ray actors). Reading and
+    writing stay here either way, so every engine writes the same bytes."""
     input_path, output_path = Path(input_path), Path(output_path)
     if not input_path.is_file():
         raise DataError(f"input file not found: {input_path}")
@@ -45,29 +51,42 @@ def score_file(
     removed = remove_stale_temporaries(output_path)
     if removed:
         logger.info("removed %d temporary file(s) left by an interrupted run: %s", len(removed), ", ".join(removed))
+    scoring = scoring if scoring is not None else LocalScoring(predictor)
     started, rows = time.perf_counter(), 0
     chunks = read_chunks(input_path, text_column=text_column, fmt=in_fmt, encoding=encoding, chunk_rows=chunk_rows)
     bar = tqdm(desc=f"scoring {input_path.name}", unit="row")
     writer = _WRITERS[out_fmt]
     with atomic_file(output_path, "wb") as fh:
         state: dict = {}
-        for frame in chunks:
-            texts = frame["text"].map(lambda t: t if isinstance(t, str) else "").tolist()
-            scored = attach_predictions(
-                _as_input(frame, text_column), predictor.task.scoring_columns(predictor.predict_raw(texts), predictor.meta)
-            )
-            writer(fh, scored, state)
+        for frame, columns in scoring.map_chunks(chunks):
+            writer(fh, attach_predictions(_as_input(frame, text_column), columns), state)
             rows += len(frame)
             bar.update(len(frame))
         if "parquet" in state:
             state["parquet"].close()
         if out_fmt == "csv" and not state:
             fh.write(
-                ",".join([text_column, *predictor.task.scoring_columns(predictor.task.empty_raw(predictor.meta), predictor.meta)]).encode()
-                + b"\n"
+                ",".join([text_column, *scoring.task.scoring_columns(scoring.task.empty_raw(scoring.meta), scoring.meta)]).encode() + b"\n"
             )
     bar.close()
     return {"rows": rows, "seconds": round(time.perf_counter() - started, 3), "output": str(output_path)}
+
+
+class LocalScoring:
+    """The model work of file scoring, in this process."""
+
+    def __init__(self, predictor):
+        self.predictor, self.task, self.meta = predictor, predictor.task, predictor.meta
+
+    def map_chunks(self, chunks: Iterator[pd.DataFrame]) -> Iterator[tuple[pd.DataFrame, dict[str, list]]]:
+        for frame in chunks:
+            yield frame, chunk_columns(self.predictor, frame)
+
+
+def chunk_columns(predictor, frame: pd.DataFrame) -> dict[str, list]:
+    """The task's prediction columns for one chunk of input rows (a missing text scores as "")."""
+    texts = frame["text"].map(lambda t: t if isinstance(t, str) else "").tolist()
+    return predictor.task.scoring_columns(predictor.predict_raw(texts), predictor.meta)
 
 
 def _as_input(frame: pd.DataFrame, text_column: str) -> pd.DataFrame:
