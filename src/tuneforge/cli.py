@@ -15,10 +15,8 @@ import typer
 from rich import box
 from rich.table import Table
 
-from tuneforge.cli_common import UsageProblem, _exit_on_sigterm, _print_metrics, _print_result, app, err, out  # noqa: F401
+from tuneforge.cli_common import SetOption, UsageProblem, _exit_on_sigterm, _print_metrics, _print_result, app, err, out  # noqa: F401
 from tuneforge.errors import TuneforgeError
-
-SetOption = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a setting: --set train.epochs=2 (repeatable).")]
 
 
 @app.callback()
@@ -302,7 +300,7 @@ def runs(
 
 
 # Commands that go beyond predicting with a run (recommend, explain, report, forget) live in their own module.
-from tuneforge import cli_runs  # noqa: E402,F401 - registers them on `app` (tuneforge.cli_common)
+from tuneforge import cli_plan, cli_runs  # noqa: E402,F401 - registers them on `app` (tuneforge.cli_common)
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -22,6 +23,7 @@ app = typer.Typer(
 )
 out = Console()
 err = Console(stderr=True)
+SetOption = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a setting: --set train.epochs=2 (repeatable).")]
 
 
 @contextlib.contextmanager
