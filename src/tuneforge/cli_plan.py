@@ -32,8 +32,8 @@ def plan(
 ) -> None:
     """Predict wall time, CPU time, peak memory and cost of each method before training; nothing is trained."""
     from tuneforge.config import load_config
+    from tuneforge.durations import parse_duration
     from tuneforge.plan import make_plan
-    from tuneforge.plan.estimate import parse_duration
 
     try:
         budget_s = parse_duration(budget) if budget else None

@@ -73,6 +73,13 @@ class RunConfig(_Section):
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
+    def with_overrides(self, sections: dict[str, dict[str, Any]]) -> RunConfig:
+        """A validated copy with some settings replaced: {"train": {"epochs": 2}, "data": {...}}."""
+        raw = self.to_dict()
+        for section, values in sections.items():
+            raw[section] = {**raw[section], **values}
+        return validate_config(raw)
+
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None, *, base: dict | None = None) -> RunConfig:
     """Read a YAML config (or start from `base`), apply `KEY=VALUE` overrides, validate."""

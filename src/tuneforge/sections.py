@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Method = Literal["full", "lora", "head", "tfidf"]
+Method = Literal["full", "lora", "head", "tfidf", "auto"]
 Scheduler = Literal["linear", "cosine", "constant"]
 EmptyTextPolicy = Literal["error", "drop"]
 
@@ -92,7 +92,24 @@ LEARNING_RATES = {"full": (5e-5, 1e-3), "lora": (1e-3, 1e-3), "head": (None, Non
 
 
 class TrainConfig(_Section):
-    method: Method = Field("full", description="full fine-tuning, lora adapters, a frozen-encoder head, or a tfidf baseline.")
+    @field_validator("budget")
+    @classmethod
+    def _budget_is_a_duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            from tuneforge.durations import parse_duration
+
+            if parse_duration(value) <= 0:
+                raise ValueError("must be more than zero")
+        return value
+
+    method: Method = Field(
+        "full",
+        description="full fine-tuning, lora adapters, a frozen-encoder head, a tfidf baseline, or auto: the best that fits train.budget.",
+    )
+    budget: str | None = Field(
+        None,
+        description="method auto: the time the whole run may take (e.g. 30m, 1.5h); method, epochs, max_length and rows are chosen to fit.",
+    )
     epochs: float | None = Field(
         None, gt=0, le=100, description="Passes over the training data; None: until validation stops improving, at most max_epochs."
     )

@@ -36,6 +36,13 @@ def write_model_card(run: RunDir, *, config: dict, task, data_report: dict, metr
 def training_lines(info: dict) -> list[str]:
     """How a fine-tune went, in sentences: where it stopped and why, and how it stands against its frozen-encoder probe."""
     lines = []
+    auto = info.get("auto")
+    if auto:
+        lines.append(f"Method chosen by train.method=auto for a budget of {auto['budget_seconds']:.0f} s: {auto['why']}")
+        if auto.get("stopped_for_budget_at_step") is not None:
+            lines.append(
+                f"Training was stopped at step {auto['stopped_for_budget_at_step']} to finish within the budget (best checkpoint kept)"
+            )
     if "stop_reason" in info:
         lines.append(
             f"Stopped at epoch {info['stopped_epoch']} of {info['planned_epochs']}: {info['stop_reason']}; best epoch {info.get('best_epoch')}"

@@ -21,6 +21,7 @@ class TrainContext:
     model_path: str | None  # resolved pretrained weights (None for tfidf)
     resume_from: Path | None = None
     callbacks: list = field(default_factory=list)  # extra Trainer callbacks (e.g. Optuna pruning)
+    notes: dict = field(default_factory=dict)  # recorded beside what the method reports (e.g. the `auto` decision)
 
     @property
     def labels(self) -> list[str]:

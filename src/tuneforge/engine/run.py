@@ -13,6 +13,7 @@ import errno
 import logging
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -84,12 +85,27 @@ def train(config: RunConfig, *, resume: str | Path | None = None, callbacks: lis
 
     if resume is not None:
         return _resume(Path(resume))
+    notes: dict = {}
+    callbacks = list(callbacks or [])
+    if config.train.method == "auto":
+        config, callbacks, notes = _choose_within_budget(config, callbacks)
     task = resolve_task(config)
     set_seed(config.train.seed)
     model_path = resolve_model(config.model.name) if task.needs_pretrained(config) else None
     data = task.prepare(config, seed=config.train.seed)
     run = RunDir(share_from_main(_start_run(config, data, task).path if is_main_process() else None))
-    return _execute(TrainContext(config=config, task=task, data=data, run=run, model_path=model_path, callbacks=list(callbacks or [])))
+    return _execute(TrainContext(config=config, task=task, data=data, run=run, model_path=model_path, callbacks=callbacks, notes=notes))
+
+
+def _choose_within_budget(config: RunConfig, callbacks: list) -> tuple[RunConfig, list, dict]:
+    """`method: auto`: the concrete config to train (saved as the run's config, so resume needs no replanning)."""
+    from tuneforge.engine.budget import DeadlineCallback, choose_within_budget
+
+    started = time.monotonic()
+    config, decision = choose_within_budget(config, started=started)
+    if "deadline_seconds" in decision:
+        callbacks = [*callbacks, DeadlineCallback(started + decision["deadline_seconds"], decision)]
+    return config, callbacks, {"auto": decision}
 
 
 def _start_run(config: RunConfig, data: PreparedData, task) -> RunDir:
@@ -156,7 +172,7 @@ def _execute(ctx: TrainContext) -> RunResult:
             ctx.callbacks.extend(tracker.callbacks())
         with _model_folder(run) as tmp:
             method = task.method_of(config)
-            train_info = (task.trainer(method) or standard_method(method))(ctx, Path(tmp))
+            train_info = {**ctx.notes, **(task.trainer(method) or standard_method(method))(ctx, Path(tmp))}
         if not is_main_process():
             return RunResult(run_dir=run.path, metrics={}, cost={})
         main_split = "test" if ctx.data.test is not None else "validation"

@@ -30,6 +30,7 @@ from tuneforge.engine.probe import Probe, fit_probe, save_probe
 from tuneforge.engine.throughput import TokenCounter, training_seconds
 from tuneforge.models.artifact import ModelMeta
 from tuneforge.models.loading import load_pretrained, load_tokenizer
+from tuneforge.models.lora import wrap_lora
 from tuneforge.models.pooling import MEAN, use_mean_pooling
 
 logger = logging.getLogger(__name__)
@@ -84,22 +85,6 @@ def make_trainer(
         callbacks=list(callbacks),
         optimizers=(optimizer, None),
     )
-
-
-def wrap_lora(model, lora, task_type: str):
-    from peft import LoraConfig, TaskType, get_peft_model
-
-    peft_config = LoraConfig(
-        task_type=getattr(TaskType, task_type),
-        r=lora.r,
-        lora_alpha=lora.alpha,
-        lora_dropout=lora.dropout,
-        target_modules=lora.target_modules,
-    )
-    model = get_peft_model(model, peft_config)
-    trainable, total = model.get_nb_trainable_parameters()
-    logger.info("LoRA: training %d of %d parameters (%.2f%%)", trainable, total, 100 * trainable / total)
-    return model
 
 
 def _logits(prediction) -> np.ndarray:
@@ -189,7 +174,9 @@ def train_transformer(ctx: TrainContext, out_dir: Path) -> dict:
         **stop_summary(trainer.state, t, t.metric),
     }
     if trainer.token_counter is not None:
-        info["throughput"] = trainer.token_counter.summary(training_seconds(result.metrics.get("train_runtime", 0.0), trainer.state.log_history))
+        info["throughput"] = trainer.token_counter.summary(
+            training_seconds(result.metrics.get("train_runtime", 0.0), trainer.state.log_history)
+        )
     if probe is not None:
         info[f"probe_validation_{t.metric}"] = probe.score(t.metric)
     if (

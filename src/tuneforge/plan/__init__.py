@@ -36,8 +36,10 @@ class Plan:
         return [m.method for m in self.methods if m.fits_budget is not False and m.fits_memory]
 
 
-def make_plan(config, *, methods: list[str] | None = None, budget_seconds: float | None = None, refresh=False, progress=None) -> Plan:
-    """A `MethodPlan` per method (default: every method the task has, cheapest first)."""
+def make_plan(
+    config, *, methods: list[str] | None = None, budget_seconds: float | None = None, refresh=False, progress=None, stats=None
+) -> Plan:
+    """A `MethodPlan` per method (default: every method the task has, cheapest first); `stats`: data already measured."""
     from tuneforge.models.registry import resolve_model
     from tuneforge.tasks import get_task
 
@@ -49,7 +51,7 @@ def make_plan(config, *, methods: list[str] | None = None, budget_seconds: float
     if unknown:
         raise ConfigError(f"--methods: {', '.join(unknown)} not plannable for task {task.name} (choose from {', '.join(PLAN_ORDER)})")
     model_path = resolve_model(config.model.name) if any(m in TRANSFORMER_METHODS for m in chosen) else None
-    stats = data_stats(config, task, model_path)
+    stats = stats if stats is not None else data_stats(config, task, model_path)
     usd = config.cost.usd_per_hour
     plans = []
     for method in chosen:

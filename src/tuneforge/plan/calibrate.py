@@ -105,7 +105,7 @@ def measure(model_path: str, spec: dict) -> dict:
             out["forward"][str(length)] = _timed(lambda ids=ids: model(input_ids=ids, attention_mask=torch.ones_like(ids)))
     if spec["method"] in ("full", "lora"):
         if spec["method"] == "lora":
-            from tuneforge.engine.transformer import wrap_lora
+            from tuneforge.models.lora import wrap_lora
             from tuneforge.sections import LoraConfig
 
             model = wrap_lora(model, LoraConfig(**spec.get("lora", {})), "SEQ_CLS")

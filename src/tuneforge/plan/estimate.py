@@ -12,13 +12,13 @@ timed by fitting it on a sample and scaling by rows.
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import psutil
 
+from tuneforge.durations import parse_duration  # noqa: F401 - the planner's budgets are durations
 from tuneforge.plan.batches import file_order_batches, sorted_batches, training_batches
 from tuneforge.plan.calibrate import calibration
 
@@ -26,17 +26,6 @@ SAMPLE_TEXTS = 4000  # token lengths are measured on at most this many texts per
 RUN_OVERHEAD_S = {"tfidf": 4.0, "head": 6.0, "full": 8.0, "lora": 8.0}  # evaluation, plots, card, report, model save
 TRANSFORMER_METHODS = ("head", "lora", "full")
 PLANNED_TASKS = ("classify", "multilabel")
-
-
-def parse_duration(text: str) -> float:
-    """'90s', '30m', '1.5h', '1h30m' or plain seconds -> seconds."""
-    text = text.strip().lower()
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
-    parts = re.findall(r"(\d+(?:\.\d+)?)\s*(h|m|s)", text)
-    if not parts or "".join(f"{n}{u}" for n, u in parts) != re.sub(r"\s+", "", text):
-        raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 30m, 1.5h, 1h30m)")
-    return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
 
 
 @dataclass
@@ -183,7 +172,7 @@ def transformer_plan(config, task, stats: DataStats, model_path: str, method: st
         cpu_seconds=round(wall * cal["cpu_per_wall"], 1),
         peak_rss_mb=round(cal["peak_rss_mb"] + stats.data_mb, 0),
         cost_usd=round(wall / 3600 * usd_per_hour, 4),
-        breakdown={k: round(v, 1) for k, v in parts.items()},
+        breakdown={k: round(v, 3) for k, v in parts.items()},
     )
     if note:
         plan.notes.append(note)
@@ -217,7 +206,7 @@ def tfidf_plan(config, task, stats: DataStats, *, usd_per_hour: float) -> Method
         cpu_seconds=round(wall, 1),  # scikit-learn's fit is single-threaded here
         peak_rss_mb=round(rss + matrix_mb, 0),
         cost_usd=round(wall / 3600 * usd_per_hour, 4),
-        breakdown={k: round(v, 1) for k, v in parts.items()},
+        breakdown={k: round(v, 3) for k, v in parts.items()},
     )
 
 
