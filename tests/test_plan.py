@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from tuneforge.config import load_config
+from tuneforge.durations import parse_duration
 from tuneforge.errors import ConfigError
 from tuneforge.plan import calibrate as calibrate_module
 from tuneforge.plan import make_plan
 from tuneforge.plan.batches import file_order_batches, sorted_batches, training_batches
-from tuneforge.durations import parse_duration
 
 from conftest import run_cli, write_config
 
