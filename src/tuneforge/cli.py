@@ -278,8 +278,8 @@ def runs(
     out.print(table)
 
 
-# Commands that go beyond predicting with a run (recommend, explain, report, forget) live in their own module.
-from tuneforge import cli_runs  # noqa: E402,F401 - registers them on `app` (tuneforge.cli_common)
+# Commands that go beyond predicting with a run (recommend, explain, report, forget; ask, chat) live in their own modules.
+from tuneforge import cli_chat, cli_runs  # noqa: E402,F401 - registers them on `app` (tuneforge.cli_common)
 
 
 def main() -> None:

@@ -59,11 +59,15 @@ def read_faq(spec: str, chat, *, encoding: str = "utf-8") -> pd.DataFrame:
         frame = load_bundled(spec)
         frame = frame.rename(columns={"question": "text", "answer": "label"}) if "question" in frame else frame
     else:
-        frame, _ = read_table(spec, text_column=chat.question_column, label_column=chat.answer_column, encoding=encoding)
+        try:
+            frame, _ = read_table(spec, text_column=chat.question_column, label_column=chat.answer_column, encoding=encoding)
+        except DataError as exc:  # the reader names the data.* settings; here the chat.* ones choose these columns
+            message = str(exc).replace("data.text_column", "chat.question_column").replace("data.label_column", "chat.answer_column")
+            raise DataError(message) from None
         if len(frame) and frame["text"].isna().all():
-            raise DataError(f"{spec}: no column {chat.question_column!r} (chat.question_column); columns: {_columns(frame)}")
+            raise DataError(f"{spec}: column {chat.question_column!r} not found (columns: {_columns(frame)}); set chat.question_column")
         if len(frame) and frame["label"].isna().all():
-            raise DataError(f"{spec}: no column {chat.answer_column!r} (chat.answer_column); columns: {_columns(frame)}")
+            raise DataError(f"{spec}: column {chat.answer_column!r} not found (columns: {_columns(frame)}); set chat.answer_column")
     for column, setting in (("text", "chat.question_column"), ("label", "chat.answer_column")):
         blank = frame[column].map(lambda v: not isinstance(v, str) or not v.strip())
         if blank.any():

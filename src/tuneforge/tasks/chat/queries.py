@@ -27,7 +27,13 @@ def read_queries(spec: str | None, chat, *, encoding: str = "utf-8", seed: int =
     if is_bundled(spec):
         frame = load_bundled(spec)
     else:
-        frame, _ = read_table(spec, text_column="query", label_column="reference", encoding=encoding)
+        try:
+            frame, _ = read_table(spec, text_column="query", label_column=None, encoding=encoding)
+        except DataError as exc:
+            raise DataError(f"{exc} (chat.eval_queries: each query needs a 'query' field)".replace("; set data.text_column", "")) from None
+        frame = frame.drop(columns="label").rename(columns={"reference": "label"})
+        if "label" not in frame:
+            frame["label"] = None
     for column in ("expected_source", "kind", "split"):
         if column not in frame:
             frame[column] = None
