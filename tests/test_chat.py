@@ -20,7 +20,7 @@ from tuneforge.tasks.chat import metrics as m
 from tuneforge.tasks.chat.build import choose_thresholds
 from tuneforge.tasks.chat.generation import cap_history
 from tuneforge.tasks.chat.knowledge import document_entries, split_passages
-from tuneforge.tasks.chat.runtime import Answer, ChatBot
+from tuneforge.tasks.chat.runtime import HANDOFF_TEXT, Answer, ChatBot
 
 from conftest import run_cli
 
@@ -94,6 +94,8 @@ def test_the_run_holds_the_index_thresholds_and_evaluation(run_dir):
     for key in ("hit@1", "hit@5", "mrr", "token_f1", "rouge_l", "handoff_precision", "handoff_recall", "latency_mean_s"):
         assert key in metrics, key
     assert metrics["split"] == "test" and metrics["n"] == 3
+    assert "hit@1" not in metrics["by_kind"]["out_of_scope"]  # retrieval is scored on in-scope queries only
+    assert metrics["by_kind"]["faq"]["hit@1"] == 1.0 and metrics["handoff_recall"] == 1.0
     thresholds = json.loads((run.model_dir / "tuneforge.json").read_text())["extra"]["thresholds"]
     assert thresholds["handoff_chosen_on"].startswith("validation") and thresholds["faq_chosen_on"].startswith("validation")
     assert len((run.eval_dir / "answers.jsonl").read_text().splitlines()) == 3
@@ -124,7 +126,7 @@ def test_a_generated_answer_cites_the_passages_it_was_given(bot, models):
 def test_a_question_far_from_everything_is_handed_over_with_the_reason(bot):
     answer = _ask(bot, NONSENSE)
     assert answer.handoff and answer.mode == "handoff" and answer.sources == []
-    assert "best similarity" in answer.reason and answer.reason in answer.text
+    assert "best similarity" in answer.reason and answer.text == HANDOFF_TEXT
     faq_only = bot.with_policy(faq_threshold=0.99, handoff_threshold=0.0)
     faq_only.model = None
     no_generator = _ask(faq_only, BATTERY)
@@ -215,7 +217,12 @@ def test_history_is_capped_by_tokens_in_the_prompt(bot, monkeypatch):
     real = runtime.build_prompt
     monkeypatch.setattr(runtime, "build_prompt", lambda tok, history, *a, **kw: prompts.append(history) or real(tok, history, *a, **kw))
     old = {"role": "user", "content": "warranty " * 30}
-    messages = [old, {"role": "assistant", "content": "three years"}, {"role": "user", "content": "zephyr battery"}, {"role": "user", "content": BATTERY}]
+    messages = [
+        old,
+        {"role": "assistant", "content": "three years"},
+        {"role": "user", "content": "zephyr battery"},
+        {"role": "user", "content": BATTERY},
+    ]
     capped = bot.with_policy(max_history_tokens=10, faq_threshold=1.01, handoff_threshold=-1.0)
     capped.answer(messages, max_tokens=2)
     assert prompts[-1] == messages[1:3]  # the 30-token turn did not fit in 10 tokens; the recent ones did
@@ -315,7 +322,9 @@ def test_the_sft_adapter_is_written_in_the_run_and_loaded(models, tmp_path):
 
     from tuneforge.models.causal import load_causal_lm
 
-    config = chat_config(models, tmp_path, fine_tune={"enabled": True, "steps": 2, "batch_size": 2, "learning_rate": 0.05, "max_length": 128})
+    config = chat_config(
+        models, tmp_path, fine_tune={"enabled": True, "steps": 2, "batch_size": 2, "learning_rate": 0.05, "max_length": 128}
+    )
     result = train(config)
     adapter = RunDir(result.run_dir).model_dir / "adapter"
     adapter_config = json.loads((adapter / "adapter_config.json").read_text())

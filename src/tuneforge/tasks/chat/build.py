@@ -31,7 +31,8 @@ DEFAULT_FAQ = 0.85  # used when validation has no FAQ questions (logged)
 
 def expected_sources(row, faq_sources_by_question: dict[str, set[str]], question_of: dict[str, str]) -> set[str]:
     """The sources a query counts as answered from: its listed ones, plus FAQ pairs sharing the same question."""
-    listed = {s.strip() for s in str(row.get("expected_source") or "").split("|") if s.strip()}
+    value = row.get("expected_source")
+    listed = {s.strip() for s in value.split("|") if s.strip()} if isinstance(value, str) else set()  # None / NaN: none
     out = set(listed)
     for source in listed:
         question = question_of.get(source)

@@ -75,8 +75,7 @@ class Policy:
     use_retrieval: bool = True  # give the generator passages (off: the generator alone, never hands over)
 
 
-def handoff_text(reason: str) -> str:
-    return f"I'm not able to answer that reliably, so I'm passing you to a member of our team. ({reason})"
+HANDOFF_TEXT = "I'm not able to answer that reliably, so I'm passing you to a member of our team."  # the reason goes to `reason`
 
 
 class ChatBot:
@@ -261,7 +260,7 @@ class ChatBot:
         elif self.model is None:
             reason = f"no FAQ question is close enough (best {faq[1] if faq else float('nan'):.2f} < {policy.faq_threshold:.2f}) and the bot has no generator"
         if reason is not None:
-            answer = Answer(text=handoff_text(reason), mode="handoff", handoff=True, reason=reason, best_score=best)
+            answer = Answer(text=HANDOFF_TEXT, mode="handoff", handoff=True, reason=reason, best_score=best)
             answer.timings = {"seconds": time.perf_counter() - started, "retrieval_seconds": retrieval_seconds}
             yield answer.text
             yield answer
