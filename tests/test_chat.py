@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -100,6 +101,14 @@ def test_the_run_holds_the_index_thresholds_and_evaluation(run_dir):
     assert thresholds["handoff_chosen_on"].startswith("validation") and thresholds["faq_chosen_on"].startswith("validation")
     assert len((run.eval_dir / "answers.jsonl").read_text().splitlines()) == 3
     assert "Task: `chat`" in run.model_card_file.read_text()
+
+
+def test_a_run_is_evaluated_on_another_query_file(run_dir, models):
+    from tuneforge.analysis.on_demand import evaluate_run
+
+    metrics, out_dir = evaluate_run(run_dir, models["queries"])
+    assert metrics["n"] == 9 and (out_dir / "answers.jsonl").is_file()  # every row, whatever split it names
+    assert set(metrics["by_kind"]) == {"faq", "document", "out_of_scope"}
 
 
 # -- the answer policy ------------------------------------------------------------------------
@@ -297,6 +306,19 @@ def test_chat_keeps_the_conversation_and_shows_sources(run_dir, monkeypatch, cap
     code, stdout, stderr = run_cli(monkeypatch, capsys, "chat", run_dir)
     assert code in (0, None)
     assert FAQ[0][1] in stdout and "FAQ answer" in stderr and "handed over to a person" in stderr
+
+
+def test_kb_adds_and_removes_entries_of_a_run_in_place(models, tmp_path, monkeypatch, capsys):
+    run_dir = train(chat_config(models, tmp_path, generator="none")).run_dir
+    extra = tmp_path / "extra.csv"
+    pd.DataFrame({"question": ["do you sell a green violin"], "answer": ["Only purple ones."]}).to_csv(extra, index=False)
+    code, _, stderr = run_cli(monkeypatch, capsys, "kb", run_dir, "--add-faq", extra, "--remove", str(models["docs"] / "warranty.md"))
+    assert code in (0, None) and "8 entries before, 7 now" in stderr  # +1 FAQ entry, -2 warranty passages
+    bot = ChatBot.load(run_dir)
+    assert bot.model is None and "warranty.md" not in {Path(e.source).name for e in bot.entries.values()}
+    assert (
+        bot.with_policy(faq_threshold=0.9).answer([{"role": "user", "content": "do you sell a green violin"}]).text == "Only purple ones."
+    )
 
 
 # -- metrics ----------------------------------------------------------------------------------
