@@ -247,7 +247,7 @@ class ChatBot:
         faq = next(((e, alone[e.id]) for e, _ in ranked if e.kind == "faq" and e.id in alone), None)
         if policy.use_faq and faq is not None and faq[1] >= policy.faq_threshold:
             entry, score = faq
-            answer = Answer(text=entry.answer, mode="faq", handoff=False, sources=[source_of(entry, score)], best_score=best)
+            answer = Answer(text=entry.answer, mode="faq", handoff=False, sources=[source_of(entry, score)], best_score=_rounded(best))
             answer.timings = {"seconds": time.perf_counter() - started, "retrieval_seconds": retrieval_seconds}
             yield answer.text
             yield answer
@@ -260,7 +260,7 @@ class ChatBot:
         elif self.model is None:
             reason = f"no FAQ question is close enough (best {faq[1] if faq else float('nan'):.2f} < {policy.faq_threshold:.2f}) and the bot has no generator"
         if reason is not None:
-            answer = Answer(text=HANDOFF_TEXT, mode="handoff", handoff=True, reason=reason, best_score=best)
+            answer = Answer(text=HANDOFF_TEXT, mode="handoff", handoff=True, reason=reason, best_score=_rounded(best))
             answer.timings = {"seconds": time.perf_counter() - started, "retrieval_seconds": retrieval_seconds}
             yield answer.text
             yield answer
@@ -283,7 +283,7 @@ class ChatBot:
             else:
                 yield item
         sources = [] if top is None else [source_of(e, s) for e, s in top]
-        answer = Answer(text=stats.text.strip(), mode="generated", handoff=False, sources=sources, best_score=best)
+        answer = Answer(text=stats.text.strip(), mode="generated", handoff=False, sources=sources, best_score=_rounded(best))
         answer.usage = {
             "prompt_tokens": stats.prompt_tokens,
             "completion_tokens": stats.completion_tokens,
@@ -297,6 +297,10 @@ class ChatBot:
             "stopped": stats.stopped,
         }
         yield answer
+
+
+def _rounded(score: float | None) -> float | None:
+    return None if score is None else round(float(score), 4)
 
 
 @dataclass
