@@ -242,7 +242,7 @@ def test_streaming_yields_pieces_and_a_stop_event_ends_generation_early(bot):
     items = list(generating.stream([{"role": "user", "content": BATTERY}], max_tokens=12))
     pieces, final = items[:-1], items[-1]
     assert isinstance(final, Answer) and len(pieces) >= 2 and all(isinstance(p, str) for p in pieces)
-    assert "".join(pieces).strip() == final.text and final.usage["completion_tokens"] == 12
+    assert "".join(pieces).strip() == final.text and final.usage["completion_tokens"] == 12 and final.finish_reason == "length"
     stop = threading.Event()
     stopped = None
     for item in generating.stream([{"role": "user", "content": BATTERY}], max_tokens=200, stop_event=stop):
@@ -263,6 +263,8 @@ def test_bad_messages_and_settings_are_clear_errors(bot):
             bot.answer(messages)
     with pytest.raises(DataError, match="max_tokens"):
         _ask(bot, PASSWORD, max_tokens=0)
+    with pytest.raises(DataError, match="last message"):  # refused when the stream is asked for, before any piece
+        bot.stream([{"role": "assistant", "content": "hi"}])
     with pytest.raises(DataError, match="temperature"):
         _ask(bot, PASSWORD, temperature=5)
 

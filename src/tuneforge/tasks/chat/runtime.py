@@ -57,6 +57,7 @@ class Answer:
     usage: dict = field(default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0})
     timings: dict = field(default_factory=dict)  # seconds, retrieval_seconds, ttft_seconds, tokens_per_s
     best_score: float | None = None  # similarity of the closest entry (what handoff is decided on)
+    finish_reason: str = "stop"  # "length" when generation reached max_tokens
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -229,13 +230,18 @@ class ChatBot:
     def stream(
         self, messages: list[dict], *, max_tokens: int | None = None, temperature: float = 0.0, stop_event: threading.Event | None = None
     ) -> Iterator[str | Answer]:
-        """Yield text pieces as they are generated, then the final `Answer` (FAQ and handoff replies come as one piece)."""
+        """Text pieces as they are generated, then the final `Answer` (FAQ and handoff replies come as one piece).
+
+        The arguments are checked here, before anything is yielded, so a caller (an HTTP route) can refuse bad
+        input before it starts a streamed response."""
         max_tokens = self.policy.max_new_tokens if max_tokens is None else max_tokens
         if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or not 1 <= max_tokens <= MAX_TOKENS_LIMIT:
             raise DataError(f"max_tokens: must be an integer in [1, {MAX_TOKENS_LIMIT}]; got {max_tokens!r}")
-        if not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
             raise DataError(f"temperature: must be a number in [0, 2]; got {temperature!r}")
-        messages = check_messages(messages)
+        return self._stream(check_messages(messages), max_tokens, float(temperature), stop_event)
+
+    def _stream(self, messages: list[dict], max_tokens: int, temperature: float, stop_event) -> Iterator[str | Answer]:
         started = time.perf_counter()
         policy = self.policy
         if not policy.use_retrieval:
@@ -283,7 +289,10 @@ class ChatBot:
             else:
                 yield item
         sources = [] if top is None else [source_of(e, s) for e, s in top]
-        answer = Answer(text=stats.text.strip(), mode="generated", handoff=False, sources=sources, best_score=_rounded(best))
+        finish = "length" if stats.completion_tokens >= max_tokens and not stats.stopped else "stop"
+        answer = Answer(
+            text=stats.text.strip(), mode="generated", handoff=False, sources=sources, best_score=_rounded(best), finish_reason=finish
+        )
         answer.usage = {
             "prompt_tokens": stats.prompt_tokens,
             "completion_tokens": stats.completion_tokens,
