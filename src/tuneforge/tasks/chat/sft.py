@@ -110,6 +110,9 @@ def fine_tune_generator(ctx, faq: pd.DataFrame, out_dir: Path) -> dict:
         trainer = SFTTrainer(
             model=model, args=args, train_dataset=Dataset.from_list(examples), processing_class=tokenizer, peft_config=peft_config
         )
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)  # its log dicts would go to stdout, whose last line is the run folder
         result = trainer.train()
         out_dir.mkdir(parents=True, exist_ok=True)
         trainer.model.save_pretrained(out_dir, safe_serialization=True)
