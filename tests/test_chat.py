@@ -13,7 +13,7 @@ from chat_fixtures import FAQ, bag_of_words_bert, tiny_llama, write_kb
 
 from tuneforge.config import validate_config
 from tuneforge.engine.run import train
-from tuneforge.errors import DataError
+from tuneforge.errors import ConfigError, DataError
 from tuneforge.retrieval import index as index_module
 from tuneforge.retrieval.index import VectorIndex
 from tuneforge.rundir import RunDir
@@ -282,6 +282,8 @@ def test_bad_knowledge_bases_are_clear_errors(models, tmp_path):
     config = config.model_copy(update={"data": validate_config({"data": {"train": str(empty)}}).data})
     with pytest.raises(DataError, match="knowledge base is empty"):
         get_task("chat").prepare(config, seed=0)
+    with pytest.raises(ConfigError, match=r"chat.include_documents: 'nowhere.txt' is not among the documents"):
+        get_task("chat").prepare(chat_config(models, tmp_path, max_documents=1, include_documents=["nowhere.txt"]), seed=0)
     bad = tmp_path / "queries.jsonl"
     bad.write_text(json.dumps({"query": "x", "kind": "weather", "split": "test"}) + "\n", encoding="utf-8")
     with pytest.raises(DataError, match="column 'kind' must be one of"):

@@ -69,8 +69,17 @@ class ChatTask:
             parts.append(faq)
             document_specs = [chat.documents] if chat.documents else []
         queries = self._queries(config, seed=seed)
-        include = {*chat.include_documents, *_document_sources(queries)}
+        asked = _document_sources(queries)
+        include = {*chat.include_documents, *asked}
         documents = [d for spec in document_specs for d in read_documents(spec, max_documents=chat.max_documents, include=include)]
+        read = {source for source, _ in documents}
+        missing = [s for s in chat.include_documents if s not in read]
+        if missing:
+            raise ConfigError(f"chat.include_documents: {missing[0]!r} is not among the documents ({', '.join(document_specs) or 'none'})")
+        unknown = sorted(s for s in asked if s not in read and not (len(parts) and s in set(parts[0]["source"])))
+        if unknown:
+            logger.warning("%d expected source(s) of the evaluation queries are not in the knowledge base: e.g. %s", len(unknown), unknown[:3])
+            report["expected_sources_not_in_knowledge_base"] = len(unknown)
         if documents:
             parts.append(
                 pd.DataFrame(
