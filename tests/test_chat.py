@@ -88,6 +88,17 @@ def test_passages_overlap_and_keep_their_source_and_position():
     assert entries[1].start_word == 7 and entries[0].title == "Title line"
 
 
+def test_a_document_subset_keeps_the_documents_asked_for(tmp_path):
+    from tuneforge.tasks.chat.knowledge import read_documents
+
+    for name in ("a.txt", "b.md", "c.html"):
+        (tmp_path / name).write_text(f"<p>text of {name}</p>" if name.endswith("html") else f"text of {name}", encoding="utf-8")
+    docs = read_documents(str(tmp_path), max_documents=1, include=[str(tmp_path / "c.html")])
+    assert [Path(s).name for s, _ in docs] == ["a.txt", "c.html"]
+    assert docs[1][1] == "text of c.html"  # HTML tags stripped
+    assert len(read_documents(str(tmp_path / "*.md"))) == 1
+
+
 def test_the_run_holds_the_index_thresholds_and_evaluation(run_dir):
     run = RunDir(run_dir)
     assert (run.model_dir / "index" / "vectors.safetensors").is_file() and (run.model_dir / "index" / "entries.jsonl").is_file()
