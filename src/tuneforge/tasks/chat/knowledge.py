@@ -126,7 +126,7 @@ def _read_text(path: Path) -> str:
     except UnicodeDecodeError:
         text = raw.decode("cp1252", errors="replace")
         logger.info("%s is not UTF-8; decoded as Windows-1252", path)
-    return strip_html(text) if path.suffix.lower() in (".html", ".htm") else text
+    return strip_html(text).strip() if path.suffix.lower() in (".html", ".htm") else text
 
 
 def split_passages(text: str, *, words: int, overlap: int) -> list[tuple[int, str]]:
