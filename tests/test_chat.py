@@ -404,3 +404,13 @@ def test_real_minilm_and_smollm2_answer_end_to_end(tmp_path):
     assert "70" in ryanair.text and ryanair.usage["completion_tokens"] > 0, ryanair.text
     parcel = _ask(bot, "Where is my parcel? I ordered a blender last Tuesday.")
     assert parcel.handoff and parcel.reason
+
+
+def test_without_evaluation_queries_the_bot_uses_default_thresholds(models, tmp_path):
+    from tuneforge.tasks.chat.build import DEFAULT_FAQ, DEFAULT_HANDOFF
+
+    result = train(chat_config(models, tmp_path, eval_queries=None, generator="none"))
+    thresholds = json.loads((RunDir(result.run_dir).model_dir / "tuneforge.json").read_text())["extra"]["thresholds"]
+    assert (thresholds["faq_threshold"], thresholds["handoff_threshold"]) == (DEFAULT_FAQ, DEFAULT_HANDOFF)
+    assert "default" in thresholds["faq_chosen_on"] and result.metrics["n"] == 0
+    assert _ask(ChatBot.load(result.run_dir), PASSWORD).mode == "faq"

@@ -331,8 +331,9 @@ class ChatConfig(_Section):
         None, ge=-1, le=1, description="Below this best similarity the bot hands over to a person; None: chosen on validation."
     )
     eval_queries: str | None = Field(
-        "bundled:chat-eval",
-        description="Evaluation queries (query, reference, expected_source, kind faq/document/out_of_scope, split validation/test).",
+        None,
+        description="Evaluation queries (query, reference, expected_source, kind faq/document/out_of_scope, split validation/test); "
+        "thresholds are chosen on the validation ones. None: default thresholds, no evaluation. bundled:chat-eval goes with the bundled data.",
     )
     eval_max_queries: int | None = Field(None, ge=1, description="Evaluate at most this many queries per split, for quick runs.")
     fine_tune: ChatFineTuneConfig = Field(default_factory=ChatFineTuneConfig)

@@ -70,7 +70,7 @@ def retrieval_table(bot: ChatBot, frame: pd.DataFrame) -> pd.DataFrame:
                 "kind": record.get("kind") or "",
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["best", "faq_score", "faq_right", "expected", "sources", "kind"])
 
 
 def _candidates(values: np.ndarray) -> np.ndarray:

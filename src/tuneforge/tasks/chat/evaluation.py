@@ -92,7 +92,7 @@ def summarize(records: list[dict], ranks: list[int | None] | None = None) -> dic
 
 def evaluate_bot(bot, frame: pd.DataFrame, *, max_tokens: int | None = None, progress: str | None = "answering") -> tuple[dict, list[dict]]:
     """(metrics, per-query records): retrieval over in-scope queries with an expected source, answers over all."""
-    table = retrieval_table(bot, frame) if len(frame) else pd.DataFrame(columns=["expected", "sources", "kind"])
+    table = retrieval_table(bot, frame)
     ranks = [first_hit_rank(row.sources, row.expected) for row in table.itertuples() if row.expected]
     records = answer_records(bot, frame, max_tokens=max_tokens, progress=progress)
     for record, (_, row) in zip(records, table.iterrows()):

@@ -78,7 +78,9 @@ class ChatTask:
             raise ConfigError(f"chat.include_documents: {missing[0]!r} is not among the documents ({', '.join(document_specs) or 'none'})")
         unknown = sorted(s for s in asked if s not in read and not (len(parts) and s in set(parts[0]["source"])))
         if unknown:
-            logger.warning("%d expected source(s) of the evaluation queries are not in the knowledge base: e.g. %s", len(unknown), unknown[:3])
+            logger.warning(
+                "%d expected source(s) of the evaluation queries are not in the knowledge base: e.g. %s", len(unknown), unknown[:3]
+            )
             report["expected_sources_not_in_knowledge_base"] = len(unknown)
         if documents:
             parts.append(
