@@ -58,7 +58,7 @@ def retrieval_table(bot: ChatBot, frame: pd.DataFrame) -> pd.DataFrame:
     for record in frame.to_dict(orient="records"):
         ranked, alone = bot.retrieve([{"role": "user", "content": record["text"]}])
         expected = expected_sources(record, *maps)
-        faq = next(((e, alone[e.id]) for e, _ in ranked if e.kind == "faq" and e.id in alone), None)
+        faq = max(((e, alone[e.id]) for e, _ in ranked if e.kind == "faq" and e.id in alone), key=lambda pair: pair[1], default=None)
         sources = list(dict.fromkeys(e.source for e, _ in ranked))  # each source once, at its best rank
         rows.append(
             {

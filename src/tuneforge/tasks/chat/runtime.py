@@ -250,7 +250,7 @@ class ChatBot:
         ranked, alone = self.retrieve(messages)
         retrieval_seconds = time.perf_counter() - started
         best = ranked[0][1] if ranked else None
-        faq = next(((e, alone[e.id]) for e, _ in ranked if e.kind == "faq" and e.id in alone), None)
+        faq = max(((e, alone[e.id]) for e, _ in ranked if e.kind == "faq" and e.id in alone), key=lambda pair: pair[1], default=None)
         if policy.use_faq and faq is not None and faq[1] >= policy.faq_threshold:
             entry, score = faq
             answer = Answer(text=entry.answer, mode="faq", handoff=False, sources=[source_of(entry, score)], best_score=_rounded(best))
