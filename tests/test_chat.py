@@ -414,3 +414,35 @@ def test_without_evaluation_queries_the_bot_uses_default_thresholds(models, tmp_
     assert (thresholds["faq_threshold"], thresholds["handoff_threshold"]) == (DEFAULT_FAQ, DEFAULT_HANDOFF)
     assert "default" in thresholds["faq_chosen_on"] and result.metrics["n"] == 0
     assert _ask(ChatBot.load(result.run_dir), PASSWORD).mode == "faq"
+
+
+def test_sft_examples_from_pairs_and_from_dialogues(models, tmp_path):
+    from tuneforge.tasks.chat.sft import sft_examples
+
+    chat = chat_config(models, tmp_path).chat
+    faq = pd.DataFrame({"text": ["q one", "q two"], "label": ["a one", "a two"], "source": ["s1", "s2"]})
+    [first, _] = sft_examples(chat, faq, seed=0)
+    assert first["completion"] == [{"role": "assistant", "content": "a one [1]"}]  # answer, citing its passage
+    assert "[1] Q: q one\nA: a one" in first["prompt"][0]["content"] and first["prompt"][-1] == {"role": "user", "content": "q one"}
+    dialogues = tmp_path / "dialogues.jsonl"
+    turns = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}, {"role": "user", "content": "bye"}]
+    dialogues.write_text(json.dumps({"messages": [*turns, {"role": "assistant", "content": "goodbye"}]}) + "\n", encoding="utf-8")
+    chat.fine_tune.data = str(dialogues)
+    [example] = sft_examples(chat, faq, seed=0)
+    assert example == {"prompt": turns, "completion": [{"role": "assistant", "content": "goodbye"}]}
+    dialogues.write_text(json.dumps({"messages": turns}) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match="dialogues.jsonl:1: column 'messages' is not a dialogue"):
+        sft_examples(chat, faq, seed=0)
+
+
+def test_queries_without_a_split_are_halved_within_each_kind(models, tmp_path):
+    from tuneforge.tasks.chat.queries import read_queries
+
+    path = tmp_path / "q.jsonl"
+    rows = [{"query": f"q{i}", "reference": "r", "expected_source": "x", "kind": "faq"} for i in range(4)]
+    rows += [{"query": f"o{i}", "kind": "out_of_scope"} for i in range(2)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    frame = read_queries(str(path), chat_config(models, tmp_path).chat, seed=1)
+    counts = frame.groupby(["kind", "split"]).size().to_dict()
+    assert counts == {("faq", "test"): 2, ("faq", "validation"): 2, ("out_of_scope", "test"): 1, ("out_of_scope", "validation"): 1}
+    assert frame.loc[frame["kind"] == "out_of_scope", "label"].isna().all()  # no reference needed when out of scope

@@ -65,10 +65,16 @@ def _has_messages(spec: str) -> bool:
 
 
 def _read_dialogues(spec: str) -> pd.DataFrame:
-    from tuneforge.data.read import read_table
-
-    frame, _ = read_table(spec, text_column="messages", label_column=None)
-    return frame.rename(columns={"text": "messages"})
+    """JSON lines with a `messages` list each (the table reader wants text cells, these are lists)."""
+    rows = []
+    for number, line in enumerate(Path(spec).read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{spec}:{number}: not JSON ({exc.msg})") from None
+            rows.append({"messages": record.get("messages") if isinstance(record, dict) else None, "source": f"{spec}:{number}"})
+    return pd.DataFrame(rows, columns=["messages", "source"])
 
 
 def fine_tune_generator(ctx, faq: pd.DataFrame, out_dir: Path) -> dict:
