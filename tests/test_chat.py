@@ -295,6 +295,10 @@ def test_bad_knowledge_bases_are_clear_errors(models, tmp_path):
         get_task("chat").prepare(config, seed=0)
     with pytest.raises(ConfigError, match=r"chat.include_documents: 'nowhere.txt' is not among the documents"):
         get_task("chat").prepare(chat_config(models, tmp_path, max_documents=1, include_documents=["nowhere.txt"]), seed=0)
+    with pytest.raises(ConfigError, match="chat.fine_tune.enabled needs a generator"):
+        chat_config(models, tmp_path, generator="none", fine_tune={"enabled": True})
+    with pytest.raises(ConfigError, match=r"chat.passage_overlap \(20\) must be below chat.passage_words \(20\)"):
+        chat_config(models, tmp_path, passage_words=20, passage_overlap=20)
     bad = tmp_path / "queries.jsonl"
     bad.write_text(json.dumps({"query": "x", "kind": "weather", "split": "test"}) + "\n", encoding="utf-8")
     with pytest.raises(DataError, match="column 'kind' must be one of"):

@@ -340,6 +340,8 @@ class ChatConfig(_Section):
 
     @model_validator(mode="after")
     def _thresholds(self) -> ChatConfig:
+        if self.fine_tune.enabled and self.generator == "none":
+            raise ValueError("chat.fine_tune.enabled needs a generator; chat.generator is 'none'")
         if self.passage_overlap >= self.passage_words:
             raise ValueError(f"chat.passage_overlap ({self.passage_overlap}) must be below chat.passage_words ({self.passage_words})")
         if self.faq_threshold is not None and self.handoff_threshold is not None and self.handoff_threshold > self.faq_threshold:
