@@ -237,7 +237,9 @@ def test_history_is_capped_by_tokens_in_the_prompt(bot, monkeypatch):
     real = runtime.build_prompt
     monkeypatch.setattr(runtime, "build_prompt", lambda tok, history, *a, **kw: prompts.append(history) or real(tok, history, *a, **kw))
     old = {"role": "user", "content": "warranty " * 30}
+    system = {"role": "system", "content": "be brief"}
     messages = [
+        system,
         old,
         {"role": "assistant", "content": "three years"},
         {"role": "user", "content": "zephyr battery"},
@@ -245,7 +247,7 @@ def test_history_is_capped_by_tokens_in_the_prompt(bot, monkeypatch):
     ]
     capped = bot.with_policy(max_history_tokens=10, faq_threshold=1.01, handoff_threshold=-1.0)
     capped.answer(messages, max_tokens=2)
-    assert prompts[-1] == messages[1:3]  # the 30-token turn did not fit in 10 tokens; the recent ones did
+    assert prompts[-1] == [system, *messages[2:4]]  # the 30-token turn did not fit in 10 tokens; recent ones did; system is kept
 
 
 def test_streaming_yields_pieces_and_a_stop_event_ends_generation_early(bot):

@@ -277,7 +277,9 @@ class ChatBot:
     def _generate(self, messages, top, started, retrieval_seconds, max_tokens, temperature, stop_event, best) -> Iterator[str | Answer]:
         if self.model is None:
             raise ConfigError("this bot has no generator (chat.generator: none); it answers from the FAQ only")
-        history = cap_history(messages[:-1], self._count_tokens, self.policy.max_history_tokens)
+        system = [m for m in messages[:-1] if m["role"] == "system"]  # the caller's instructions are always kept
+        turns = [m for m in messages[:-1] if m["role"] != "system"]
+        history = system + cap_history(turns, self._count_tokens, self.policy.max_history_tokens)
         passages = None if top is None else [{"context": context_of(e), "source": e.source} for e, _ in top]
         prompt = build_prompt(self.tokenizer, history, messages[-1]["content"], passages, passage_tokens=self.policy.max_passage_tokens)
         stats: GenerationStats | None = None
