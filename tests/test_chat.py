@@ -456,3 +456,15 @@ def test_queries_without_a_split_are_halved_within_each_kind(models, tmp_path):
     counts = frame.groupby(["kind", "split"]).size().to_dict()
     assert counts == {("faq", "test"): 2, ("faq", "validation"): 2, ("out_of_scope", "test"): 1, ("out_of_scope", "validation"): 1}
     assert frame.loc[frame["kind"] == "out_of_scope", "label"].isna().all()  # no reference needed when out of scope
+
+
+def test_chat_paths_in_a_config_file_are_relative_to_it(tmp_path):
+    from tuneforge.config import load_config
+
+    (tmp_path / "bot.yaml").write_text(
+        "task: chat\ndata: {train: faq.csv}\nchat: {documents: 'docs/*.md', eval_queries: q.jsonl, fine_tune: {data: pairs.csv}}\n",
+        encoding="utf-8",
+    )
+    chat = load_config(tmp_path / "bot.yaml").chat
+    assert chat.documents == str(tmp_path / "docs" / "*.md") and chat.eval_queries == str(tmp_path / "q.jsonl")
+    assert chat.fine_tune.data == str(tmp_path / "pairs.csv")
