@@ -332,6 +332,8 @@ def source_of(entry: Entry, score: float) -> dict:
     out = {"id": entry.id, "kind": entry.kind, "source": entry.source, "score": round(float(score), 4), "text": text[:SNIPPET_CHARS]}
     if entry.kind == "faq":
         out["question"] = entry.text
+        if entry.category:
+            out["category"] = entry.category
     else:
         out.update(position=entry.position, title=entry.title)
     return out
