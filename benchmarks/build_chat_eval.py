@@ -148,6 +148,7 @@ out_of_scope = [
 ]
 
 faq_frame = load_chatterbot_faq().set_index("source")
+questions = set(faq_frame["text"].str.lower().str.strip())
 bbc = set(load_bbc_news()["source"])
 rows = []
 
@@ -158,7 +159,7 @@ def split_of(i, n):
 
 for i, (src, q) in enumerate(faq):
     ref = faq_frame.loc[F + src, "label"]
-    assert q.lower() != faq_frame.loc[F + src, "text"].lower(), q
+    assert q.lower().strip() not in questions, f"{q!r} is an FAQ question verbatim"
     rows.append({"query": q, "reference": ref, "expected_source": F + src, "kind": "faq", "split": split_of(i, len(faq))})
 for i, (src, q, ref) in enumerate(docs):
     assert B + src in bbc, src
