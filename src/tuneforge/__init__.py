@@ -7,6 +7,7 @@ from tuneforge.errors import ConfigError, DataError, MissingDependencyError, Run
 __version__ = "0.1.0"
 
 __all__ = [
+    "ChatBot",
     "ConfigError",
     "DataError",
     "MissingDependencyError",
@@ -21,6 +22,10 @@ __all__ = [
 
 def __getattr__(name: str):
     # Lazy: `import tuneforge` must stay cheap (no torch import) for the CLI's --help.
+    if name == "ChatBot":
+        from tuneforge.tasks.chat.runtime import ChatBot
+
+        return ChatBot
     if name == "Predictor":
         from tuneforge.predict.predictor import Predictor
 

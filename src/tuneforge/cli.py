@@ -299,8 +299,8 @@ def runs(
     out.print(table)
 
 
-# Commands that go beyond predicting with a run (recommend, explain, report, forget) live in their own module.
-from tuneforge import cli_plan, cli_runs  # noqa: E402,F401 - registers them on `app` (tuneforge.cli_common)
+# Commands beyond training and predicting live in their own modules: plan; recommend, explain, report, forget; ask, chat, kb.
+from tuneforge import cli_chat, cli_plan, cli_runs  # noqa: E402,F401 - registers them on `app` (tuneforge.cli_common)
 
 
 def main() -> None:

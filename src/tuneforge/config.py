@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from tuneforge.errors import ConfigError
 from tuneforge.sections import (  # noqa: F401 - the sections are part of this module's interface
     SEED_MAX,
+    ChatConfig,
     CostConfig,
     DataConfig,
     EmptyTextPolicy,
@@ -41,6 +42,7 @@ SettingsT = TypeVar("SettingsT", bound=BaseModel)
 
 # Paths under `data` given in a config file are relative to that file.
 DATA_PATH_KEYS = ("train", "validation", "test")
+CHAT_PATH_KEYS = ("documents", "eval_queries")
 
 # A config is a few hundred values. YAML aliases can make a tiny file expand into
 # billions ("billion laughs"), which validation or an error message would walk:
@@ -51,7 +53,9 @@ SHOWN_CHARS = 80  # of a bad value echoed in an error message
 
 
 class RunConfig(_Section):
-    task: str = Field("classify", description="What the run learns: classify, multilabel, entities or recommend (see `tuneforge.tasks`).")
+    task: str = Field(
+        "classify", description="What the run learns: classify, multilabel, entities, recommend or chat (see `tuneforge.tasks`)."
+    )
     data: DataConfig
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -59,6 +63,7 @@ class RunConfig(_Section):
     cost: CostConfig = Field(default_factory=CostConfig)
     tune: TuneConfig = Field(default_factory=TuneConfig)
     recommend: RecommendConfig = Field(default_factory=RecommendConfig)
+    chat: ChatConfig = Field(default_factory=ChatConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 
@@ -143,13 +148,15 @@ def check_expansion(value: Any, where: str, limit: int = MAX_CONFIG_VALUES) -> N
 
 
 def _anchor_data_paths(raw: dict[str, Any], base_dir: Path) -> None:
-    data = raw.get("data")
-    if not isinstance(data, dict):
-        return
-    for key in DATA_PATH_KEYS:
-        value = data.get(key)
-        if isinstance(value, str) and value and ":" not in value.split("/")[0] and not Path(value).is_absolute():
-            data[key] = str((base_dir / value).resolve())
+    chat = raw.get("chat") if isinstance(raw.get("chat"), dict) else {}
+    sections = [(raw.get("data"), DATA_PATH_KEYS), (chat, CHAT_PATH_KEYS), (chat.get("fine_tune"), ("data",))]
+    for section, keys in sections:
+        if not isinstance(section, dict):
+            continue
+        for key in keys:
+            value = section.get(key)
+            if isinstance(value, str) and value and ":" not in value.split("/")[0] and not Path(value).is_absolute():
+                section[key] = str((base_dir / value).resolve())
 
 
 def apply_override(raw: dict[str, Any], item: str) -> None:

