@@ -43,6 +43,7 @@ PROTECTED = [
     ("/v1/entities", "post"),
     ("/v1/recommend", "post"),
     ("/v1/similar", "post"),
+    ("/v1/chat/completions", "post"),
     ("/v1/models", "get"),
 ]
 UNDECLARED = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "HEAD"]
@@ -56,10 +57,26 @@ def _train(folder: Path, task: str) -> Path:
     return train(load_config(config)).run_dir
 
 
+def _chat_bot(folder: Path) -> Path:
+    """A chat run on the tiny knowledge base: a bag-of-words BERT for retrieval, a random tiny Llama that writes 4 tokens."""
+    from chat_fixtures import bag_of_words_bert, tiny_llama, write_kb
+
+    from tuneforge.config import validate_config
+
+    kb = write_kb(folder / "kb")
+    chat = {"documents": str(kb["docs"]), "generator": str(tiny_llama(folder / "llama")), "max_new_tokens": 4}
+    raw = {"task": "chat", "data": {"train": str(kb["faq"])}, "model": {"name": str(bag_of_words_bert(folder / "bert"))}, "chat": chat}
+    return train(validate_config({**raw, "output": {"dir": str(folder / "runs")}})).run_dir
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("contract")
-    return {"reviews": _train(root / "classify", "classify"), "tags": _train(root / "multilabel", "multilabel")}
+    return {
+        "reviews": _train(root / "classify", "classify"),
+        "tags": _train(root / "multilabel", "multilabel"),
+        "bot": _chat_bot(root / "chat"),
+    }
 
 
 @contextlib.contextmanager
@@ -141,7 +158,7 @@ def _schemathesis(url: str, folder: Path, max_examples: int, *extra: str) -> dic
     assert summary["exit_code"] == 0 and summary["complete"]
     assert summary["failures"] == [] and summary["errors"] == []
     assert summary["test_cases"]["with_failures"] == 0
-    assert summary["operations"]["tested"] == summary["operations"]["total"] == 10
+    assert summary["operations"]["tested"] == summary["operations"]["total"] == 11
     assert summary["phases"]["coverage"]["status"] == summary["phases"]["fuzzing"]["status"] == "success"
     return summary
 
@@ -151,7 +168,7 @@ def test_schemathesis_all_checks_find_no_failure(base_url, tmp_path):
     generated = summary["test_cases"]["generated"]
     assert generated >= 300, summary["test_cases"]
     # the fuzzer got past validation on the routes that serve a model: real 200 bodies were checked
-    for route in ("POST /v1/classify", "POST /v1/multilabel"):
+    for route in ("POST /v1/classify", "POST /v1/multilabel", "POST /v1/chat/completions"):
         assert summary["valid_rates"][route]["fuzzing"]["accepted"] > 0, summary["valid_rates"][route]
     print(f"schemathesis {summary['schemathesis_version']}: {generated} test cases, 0 failures")
 

@@ -40,7 +40,10 @@ def create_app(state: ServiceState, *, load=None) -> FastAPI:
         yield
         state.draining = True
         for served in state.models.values():
-            await run_in_threadpool(served.batcher.close, state.settings.drain_seconds)
+            if served.slots is not None:  # answers being generated finish, within the drain time
+                await served.slots.wait_idle(state.settings.drain_seconds)
+            if served.batcher is not None:
+                await run_in_threadpool(served.batcher.close, state.settings.drain_seconds)
 
     app = FastAPI(
         title="tuneforge",

@@ -12,6 +12,7 @@ from tuneforge.models.artifact import ModelMeta
 from tuneforge.predict.batcher import MicroBatcher
 from tuneforge.predict.predictor import Predictor
 from tuneforge.rundir import RunDir, find_model_dir
+from tuneforge.serve.generations import GenerationSlots
 from tuneforge.serve.metrics import ServiceMetrics
 from tuneforge.serve.settings import ServeSettings
 from tuneforge.tasks import get_task
@@ -20,26 +21,34 @@ from tuneforge.tasks import get_task
 @dataclass
 class ServedModel:
     name: str
-    predictor: Predictor
-    batcher: MicroBatcher
+    predictor: Predictor  # or the task's own runtime (a Recommender, a ChatBot)
+    batcher: MicroBatcher | None  # None for a generating model, which has `slots` instead
     info: dict = field(default_factory=dict)
+    slots: GenerationSlots | None = None
 
     @property
     def task(self) -> str:
-        return self.predictor.task.name
+        return self.predictor.meta.task
+
+    def backend_name(self) -> str:
+        backend = getattr(self.predictor, "backend", None)
+        if backend is not None:
+            return backend.name
+        index = getattr(self.predictor, "index", None)  # a chat bot: torch models, a faiss or numpy index
+        return f"torch + {index.backend}" if index is not None else "torch"
 
     def describe(self) -> dict:
         meta = self.predictor.meta
         return {
             "name": self.name,
             "task": meta.task,
-            "route": self.predictor.task.route,
+            "route": get_task(meta.task).route,
             "labels": meta.labels,
             "method": meta.method,
             "kind": meta.kind,
             "base_model": meta.base_model,
             "max_length": meta.max_length if meta.kind != "tfidf" else None,
-            "backend": self.predictor.backend.name,
+            "backend": self.backend_name(),
             "variant": self.info.get("variant", "original"),
             "metrics": self.info.get("metrics", {}),
         }
@@ -83,6 +92,10 @@ def load_models(specs: list[tuple[str, Path]], settings: ServeSettings, metrics:
             predictor = task.load_runtime(run_dir)
         info = _run_info(run_dir)
         info["variant"] = predictor.meta.extra.get("variant", "original")
+        if getattr(task, "generates", False):  # answers are generated a few at a time, not batched
+            slots = GenerationSlots(settings.max_generations, settings.max_waiting_generations)
+            models[name] = ServedModel(name=name, predictor=predictor, batcher=None, info=info, slots=slots)
+            continue
 
         def on_batch(size: int, seconds: float, _name: str = name) -> None:
             metrics.batch_size.labels(_name).observe(size)

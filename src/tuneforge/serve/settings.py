@@ -22,6 +22,11 @@ class ServeSettings(BaseModel):
     max_body_bytes: int = Field(2_000_000, ge=1024, description="Larger request bodies get 413 unread.")
     max_texts: int = Field(32, ge=1, le=4096, description="Most texts in one request (422 above).")
     max_chars: int = Field(20_000, ge=1, description="Longest text in characters (422 above).")
+    max_generations: int = Field(2, ge=1, le=64, description="Chat: answers generated at once per model (generation is CPU-bound).")
+    max_waiting_generations: int = Field(16, ge=0, le=4096, description="Chat: requests waiting for a generation slot before 429.")
+    generation_timeout_s: float = Field(
+        120.0, gt=0, le=3600, description="Chat: a non-streamed answer not finished by then gets 504 and its generation is stopped."
+    )
     drain_seconds: float = Field(10.0, ge=0, le=600, description="On SIGTERM, time allowed for in-flight requests.")
     max_connections: int = Field(
         default_factory=default_max_connections,

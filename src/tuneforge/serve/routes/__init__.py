@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from tuneforge.serve.routes import classify, entities, explain, multilabel, recommend
+from tuneforge.serve.routes import chat, classify, entities, explain, multilabel, recommend
 from tuneforge.serve.routes.common import model_choices
 
-ROUTERS = {"classify": classify.router, "multilabel": multilabel.router, "entities": entities.router, "recommend": recommend.router}
+ROUTERS = {
+    "classify": classify.router,
+    "multilabel": multilabel.router,
+    "entities": entities.router,
+    "recommend": recommend.router,
+    "chat": chat.router,
+}
 PATHS = {
     "classify": ("/v1/classify", "/v1/explain"),
     "recommend": ("/v1/recommend", "/v1/similar"),
+    "chat": (chat.PATH,),
 }  # a task whose routes are not just `task.route`
 
 

@@ -97,7 +97,9 @@ def router(state) -> APIRouter:
 def document_labels(schema: dict, state) -> None:
     """Fill the request's `label` field with the labels of the served models that can be explained."""
     body = schema["paths"]["/v1/explain"]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    labels = sorted({label for m in state.models.values() if m.predictor.task.explainable for label in m.predictor.labels})
+    from tuneforge.tasks import get_task
+
+    labels = sorted({label for m in state.models.values() if get_task(m.task).explainable for label in m.predictor.meta.labels})
     body["properties"]["label"] = {
         "anyOf": [*([{"type": "string", "enum": labels}] if labels else []), {"type": "null"}],
         "description": "A label of the chosen model (see /v1/models); the predicted one when omitted.",

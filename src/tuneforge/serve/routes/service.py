@@ -15,14 +15,14 @@ from tuneforge.serve.routes.common import auth, errors, ok
 
 class ModelInfo(BaseModel):
     name: str
-    task: str = Field(description="classify, multilabel, entities or recommend.")
+    task: str = Field(description="classify, multilabel, entities, recommend or chat.")
     route: str = Field(description="The route that serves this model, e.g. /v1/classify (recommend: also /v1/similar).")
     labels: list[str]
     method: str = Field(description="Training method: full, lora, head or tfidf; for recommend popular, als, bpr, ease, content or hybrid.")
     kind: str
     base_model: str | None
     max_length: int | None = Field(description="Model window in tokens; null for tfidf.")
-    backend: str = Field(description="Runtime: torch, onnxruntime, sklearn, or numpy (recommend).")
+    backend: str = Field(description="Runtime: torch, onnxruntime, sklearn, numpy (recommend), or torch + faiss / numpy (chat).")
     variant: str = Field(description="Served variant: original or a compressed one (int8, ...).")
     metrics: dict[str, Any] = Field(description="Test metrics from the run, when it recorded them.")
 
@@ -79,7 +79,7 @@ def router(state) -> APIRouter:
             return error_response(503, "shutting down", "draining")
         if not state.models:
             return error_response(503, "models are not loaded yet", "not_ready")
-        full = [m.name for m in state.models.values() if m.batcher.depth >= m.batcher.max_queue]
+        full = [m.name for m in state.models.values() if _saturated(m)]
         if full:
             return error_response(503, f"queue saturated for {', '.join(full)}", "saturated")
         return JSONResponse({"status": "ready", "models": list(state.models)})
@@ -97,3 +97,10 @@ def router(state) -> APIRouter:
         return PrometheusText(state.metrics.render())
 
     return api
+
+
+def _saturated(served) -> bool:
+    if served.slots is not None:  # a generating model: every slot taken and the waiting line full
+        slots = served.slots
+        return slots.active >= slots.max_active and slots.waiting >= slots.max_waiting
+    return served.batcher.depth >= served.batcher.max_queue

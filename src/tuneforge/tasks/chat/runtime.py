@@ -282,6 +282,13 @@ class ChatBot:
         history = system + cap_history(turns, self._count_tokens, self.policy.max_history_tokens)
         passages = None if top is None else [{"context": context_of(e), "source": e.source} for e, _ in top]
         prompt = build_prompt(self.tokenizer, history, messages[-1]["content"], passages, passage_tokens=self.policy.max_passage_tokens)
+        window = getattr(self.model.config, "max_position_embeddings", None)
+        if window:  # the answer stops at the generator's window (finish_reason "length") rather than failing
+            if len(prompt) >= window:
+                raise DataError(
+                    f"the prompt is {len(prompt)} tokens, the generator's whole window is {window}: shorten the last message"
+                )
+            max_tokens = min(max_tokens, window - len(prompt))
         stats: GenerationStats | None = None
         for item in stream_generate(
             self.model, self.tokenizer, prompt, max_new_tokens=max_tokens, temperature=temperature, stop_event=stop_event

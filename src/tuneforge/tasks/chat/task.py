@@ -35,6 +35,7 @@ class ChatTask:
     compressible: ClassVar[bool] = False
     explainable: ClassVar[bool] = False
     keeps_raw_text: ClassVar[bool] = True
+    generates: ClassVar[bool] = True  # served a few answers at a time (serve.max_generations), not micro-batched
 
     # -- engine hooks -------------------------------------------------------------------------
 
