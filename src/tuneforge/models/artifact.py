@@ -17,7 +17,7 @@ from tuneforge.errors import RunError
 from tuneforge.rundir import META_FILE
 
 FORMAT_VERSION = 2
-KINDS = ("transformer", "head", "tfidf", "onnx", "recommender")
+KINDS = ("transformer", "head", "tfidf", "onnx", "recommender", "masked-lm", "causal-lm")
 
 
 @dataclass

@@ -70,7 +70,11 @@ def _run_info(run_dir: Path) -> dict:
 def load_models(specs: list[tuple[str, Path]], settings: ServeSettings, metrics: ServiceMetrics) -> dict[str, ServedModel]:
     models = {}
     for name, run_dir in specs:
-        task = get_task(ModelMeta.read(find_model_dir(run_dir, settings.variant)).task)
+        meta = ModelMeta.read(find_model_dir(run_dir, settings.variant))
+        task = get_task(meta.task)
+        reason = task.unservable(meta)
+        if reason:
+            raise ConfigError(f"{run_dir}: {reason}")
         if task.serves_texts:
             predictor = Predictor.load(
                 run_dir,

@@ -18,6 +18,7 @@ _BUILTIN = {
     "multilabel": "tuneforge.tasks.multilabel.task:MultiLabelTask",
     "entities": "tuneforge.tasks.entities.task:EntitiesTask",
     "recommend": "tuneforge.tasks.recommend.task:RecommendTask",
+    "lm": "tuneforge.tasks.lm.task:LanguageModelTask",
 }
 _REGISTERED: dict[str, Callable[[], object]] = {}
 

@@ -1,0 +1,253 @@
+"""The engine's language-model loop (task lm): masked-LM or causal-LM pre-training with Hugging Face `Trainer`.
+
+Same run folder, checkpoints (complete-only), resume, metrics.jsonl, tracking and
+main-process gate as fine-tuning; what differs is the data (packed blocks, no
+labels), the validation score (held-out loss: the best checkpoint is the one with
+the lowest) and what is saved:
+
+- masked LM: the whole `...ForMaskedLM` model, so `AutoModel` and
+  `AutoModelForSequenceClassification` load its encoder (`train` with
+  `model.name: RUN_DIR`). An encoder without a masked-LM head (the packaged
+  MiniLM is a sentence encoder) gets a new, randomly initialised head, which is
+  logged, recorded in the model card and learns at `train.head_learning_rate`.
+  The encoder's pooler, which masked-LM models leave out, is saved with it.
+- causal LM: the full model (`full`), or the LoRA adapter with the base model's
+  name (`lora`), which `models.causal.load_causal_lm` loads over that base.
+
+Held-out loss and perplexity are measured on the run's test split (validation
+without one) before training, with the base model; `evaluate` measures them again.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+from tuneforge.engine.args import training_arguments
+from tuneforge.engine.callbacks import MetricsFileLogger
+from tuneforge.engine.checkpoints import CompleteCheckpointMarker
+from tuneforge.engine.context import TrainContext
+from tuneforge.engine.distributed import is_main_process
+from tuneforge.engine.optim import adamw
+from tuneforge.engine.throughput import training_seconds
+from tuneforge.engine.transformer import make_trainer, wrap_lora
+from tuneforge.errors import DataError
+from tuneforge.models.artifact import ModelMeta
+from tuneforge.tasks.base import EncodedDataset
+from tuneforge.tasks.lm.blocks import BlockSettings, LanguageModelCollator, as_columns, held_out_examples, make_blocks
+from tuneforge.tasks.lm.perplexity import held_out_loss
+from tuneforge.tasks.lm.task import KINDS
+
+logger = logging.getLogger(__name__)
+
+# train.* settings passed to the Trainer as they are (the metric is the held-out loss, not train.metric)
+FROM_TRAIN = (
+    "learning_rate", "batch_size", "seed", "eval_batch_size", "gradient_accumulation_steps",
+    "weight_decay", "warmup_ratio", "scheduler", "checkpoint_every", "keep_checkpoints",
+)  # fmt: skip
+
+
+class MaskingEpoch(TrainerCallback):
+    """Tells the collator which epoch it masks for (each epoch masks every block afresh, reproducibly)."""
+
+    def __init__(self, collator: LanguageModelCollator):
+        self.collator = collator
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.collator.epoch = int(state.epoch or 0)
+        return control
+
+
+def load_masked_lm(ctx: TrainContext):
+    """(model, tokenizer, names of newly initialised head parameters) for masked-LM pre-training."""
+    from transformers import AutoModelForMaskedLM
+
+    from tuneforge.models.loading import load_tokenizer
+
+    name, remote = ctx.config.model.name, ctx.config.model.trust_remote_code
+    tokenizer = load_tokenizer(ctx.model_path, name=name, remote=remote)
+    if tokenizer.mask_token is None:
+        raise DataError(
+            f"model.name={name!r}: its tokenizer has no mask token, so it cannot be pre-trained as a masked LM; use objective clm"
+        )
+    model, info = AutoModelForMaskedLM.from_pretrained(
+        ctx.model_path, use_safetensors=True, trust_remote_code=remote, output_loading_info=True
+    )
+    prefix = model.base_model_prefix
+    new = sorted(k for k in info["missing_keys"] if not k.startswith(f"{prefix}."))
+    if new:
+        logger.warning(
+            "%s has no masked-LM head: a new one (%s) is initialised at random on top of the pretrained encoder and learns "
+            "from scratch at train.head_learning_rate; the encoder weights are the pretrained ones",
+            name,
+            type(model).__name__,
+        )
+    return model, tokenizer, new
+
+
+def load_causal(ctx: TrainContext):
+    """(model, tokenizer, whether the starting point was itself an adapter, its merged weights now)."""
+    from tuneforge.models.causal import load_causal_lm, resolve_causal_lm
+
+    name = ctx.config.model.name
+    model, tokenizer = load_causal_lm(name, remote=ctx.config.model.trust_remote_code)
+    return model, tokenizer, resolve_causal_lm(name).adapter is not None
+
+
+def adapter_base_name(name: str) -> str:
+    """How a saved adapter names its base model: an alias or hub id as given, a local folder as an absolute path."""
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.exists() else name
+
+
+def _stop_summary(state, ctx: TrainContext) -> dict:
+    t, p = ctx.config.train, ctx.config.pretrain
+    evaluations = [(e.get("epoch"), e["eval_loss"]) for e in state.log_history if "eval_loss" in e]
+    best_epoch = next((epoch for epoch, value in evaluations if value == state.best_metric), None)
+    if state.global_step < state.max_steps:
+        reason = f"early stopping: validation loss did not improve for {t.early_stopping_patience} evaluations"
+    elif p.max_steps:
+        reason = f"reached pretrain.max_steps ({p.max_steps})"
+    else:
+        reason = "reached train.epochs" if t.epochs is not None else "reached train.max_epochs while still improving"
+    return {
+        "stopped_epoch": round(float(state.epoch or 0), 2),
+        "planned_epochs": round(float(state.num_train_epochs), 2),
+        "best_epoch": best_epoch,
+        "stop_reason": reason,
+    }
+
+
+def train_language_model(ctx: TrainContext, out_dir: Path) -> dict:
+    import math
+
+    from transformers import EarlyStoppingCallback
+
+    config, t = ctx.config, ctx.config.train
+    settings = BlockSettings.from_config(config.pretrain)
+    mlm = settings.objective == "mlm"
+    if mlm:
+        model, tokenizer, new_head = load_masked_lm(ctx)
+        from_adapter = False
+    else:
+        model, tokenizer, from_adapter = load_causal(ctx)
+        new_head = []
+
+    held_split = "test" if ctx.data.test is not None else "validation"
+    before = held_out_loss(
+        model, tokenizer, ctx.texts(held_split), settings, batch_size=min(t.eval_batch_size, 16), progress="held-out loss (before)"
+    )
+    before["split"] = held_split
+    logger.info(
+        "held-out %s before training: loss %.4f, perplexity %.2f (%d scored tokens)",
+        held_split,
+        before["loss"],
+        before["perplexity"],
+        before["tokens"],
+    )
+
+    if t.method == "lora":
+        model = wrap_lora(model, t.lora, "CAUSAL_LM")
+    blocks = make_blocks(tokenizer, ctx.texts("train"), settings)
+    if not blocks:
+        raise DataError(f"{config.data.train}: the training documents hold no tokens")
+    train_set = EncodedDataset(as_columns(blocks)).with_column("index", list(range(len(blocks))))
+    validation_set = EncodedDataset(as_columns(held_out_examples(tokenizer, ctx.texts("validation"), settings)))
+    logger.info("training on %d blocks of up to %d tokens; validating on %d", len(train_set), settings.block_size, len(validation_set))
+
+    args = training_arguments(
+        ctx.run.checkpoints_dir,
+        n_train=len(train_set),
+        epochs=t.planned_epochs,
+        max_steps=config.pretrain.max_steps or -1,
+        metric_for_best_model="loss",
+        greater_is_better=False,
+        load_best_model_at_end=True,
+        remove_unused_columns=False,  # whole-word masking needs the offsets the model itself does not take
+        **{name: getattr(t, name) for name in FROM_TRAIN},
+    )
+    collator = LanguageModelCollator(tokenizer, settings, seed=t.seed)
+    callbacks = [MetricsFileLogger(ctx.run.metrics_file), CompleteCheckpointMarker(), MaskingEpoch(collator), *ctx.callbacks]
+    if t.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience))
+    head = set(new_head)
+    optimizer = adamw(
+        model,
+        body_lr=t.learning_rate,
+        head_lr=t.head_learning_rate if head else t.learning_rate,
+        weight_decay=t.weight_decay,
+        is_head=lambda name: name in head,
+    )
+    trainer = make_trainer(
+        model=model,
+        tokenizer=tokenizer,
+        args=args,
+        train_dataset=train_set,
+        eval_dataset=validation_set,
+        collator=collator,
+        callbacks=callbacks,
+        optimizer=optimizer,
+    )
+    if ctx.resume_from:
+        logger.info("resuming from %s", ctx.resume_from)
+    result = trainer.train(resume_from_checkpoint=str(ctx.resume_from) if ctx.resume_from else None)
+    best_loss = trainer.state.best_metric
+    adapter = t.method == "lora" and not from_adapter
+    info = {
+        "objective": settings.objective,
+        "global_step": trainer.state.global_step,
+        "epochs_done": trainer.state.epoch,
+        "best_checkpoint": trainer.state.best_model_checkpoint,
+        "best_validation_loss": best_loss,
+        "best_validation_perplexity": round(math.exp(best_loss), 4) if best_loss is not None else None,
+        "train_loss": result.training_loss,
+        "blocks": {"train": len(train_set), "validation": len(validation_set), "block_size": settings.block_size},
+        "held_out_before": before,
+        "adapter": adapter,
+        **_stop_summary(trainer.state, ctx),
+    }
+    if mlm:
+        info["mlm_head"] = "new: initialised at random (the base model had none) and trained here" if new_head else "the base model's own"
+    if trainer.token_counter is not None:
+        info["throughput"] = trainer.token_counter.summary(
+            training_seconds(result.metrics.get("train_runtime", 0.0), trainer.state.log_history)
+        )
+    if is_main_process():
+        _save(trainer.model, tokenizer, out_dir, ctx=ctx, mlm=mlm, adapter=adapter)
+        extra = {"objective": settings.objective, "settings": settings.to_dict(), "held_out_before": before, "adapter": adapter}
+        if mlm:
+            extra["mlm_head"] = info["mlm_head"]
+        ModelMeta(
+            kind=KINDS[settings.objective], base_model=config.model.name, max_length=settings.block_size, extra=extra, **ctx.meta_fields()
+        ).write(out_dir)
+    return info
+
+
+def _save(model, tokenizer, out_dir: Path, *, ctx: TrainContext, mlm: bool, adapter: bool) -> None:
+    if adapter:  # a few MB instead of the whole model; its base is named so the loader can find it again
+        model.peft_config["default"].base_model_name_or_path = adapter_base_name(ctx.config.model.name)
+        model.save_pretrained(out_dir, safe_serialization=True)
+    else:
+        if hasattr(model, "merge_and_unload"):  # LoRA over a base that was itself an adapter: save merged weights
+            model = model.merge_and_unload()
+        state = model.state_dict()
+        if mlm:
+            state.update(_encoder_pooler(ctx, model))
+        model.save_pretrained(out_dir, state_dict=state, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
+
+
+def _encoder_pooler(ctx: TrainContext, mlm_model) -> dict:
+    """The base encoder's pooler weights, which `...ForMaskedLM` leaves out but sentence-level heads use."""
+    if getattr(mlm_model.base_model, "pooler", None) is not None:
+        return {}
+    from transformers import AutoModel
+
+    encoder = AutoModel.from_pretrained(ctx.model_path, use_safetensors=True, trust_remote_code=ctx.config.model.trust_remote_code)
+    pooler = getattr(encoder, "pooler", None)
+    if pooler is None:
+        return {}
+    prefix = mlm_model.base_model_prefix
+    return {f"{prefix}.pooler.{key}": value for key, value in pooler.state_dict().items()}
