@@ -70,11 +70,13 @@ def write_jsonl(texts: list[str], path: Path) -> Path:
 
 def pretrain(corpus: Path, *, objective: str, steps: int, seed: int, args, out_dir: Path, test: Path | None = None):
     data = {"train": str(corpus), **({"test": str(test)} if test else {})}
+    mlm = objective == "mlm"
+    block_size, batch_size = (args.block_size, args.batch_size) if mlm else (args.clm_block_size, args.clm_batch_size)
     config = {
         "task": "lm",
         "data": data,
-        "pretrain": {"objective": objective, "max_steps": steps, "block_size": args.block_size, "max_eval_blocks": args.eval_blocks},
-        "train": {"method": "full" if objective == "mlm" else "lora", "batch_size": args.batch_size, "seed": seed, "checkpoint_every": steps},
+        "pretrain": {"objective": objective, "max_steps": steps, "block_size": block_size, "max_eval_blocks": args.eval_blocks},
+        "train": {"method": "full" if mlm else "lora", "batch_size": batch_size, "seed": seed, "checkpoint_every": steps},
         "output": {"dir": str(out_dir)},
     }
     if objective == "mlm":
@@ -116,6 +118,8 @@ def main() -> None:
     parser.add_argument("--eval-blocks", type=int, default=100, help="held-out blocks each run scores before/after")
     parser.add_argument("--max-length", type=int, default=256, help="tokens of each article the probe's encoder reads")
     parser.add_argument("--clm-steps", type=int, default=30, help="LoRA steps of SmolLM2 on the BBC pool (0: skip)")
+    parser.add_argument("--clm-block-size", type=int, default=256)
+    parser.add_argument("--clm-batch-size", type=int, default=8)
     parser.add_argument("--clm-test-docs", type=int, default=100, help="evaluation-pool articles the CLM perplexity is measured on")
     parser.add_argument("--max-docs", type=int, default=None, help="cap both pools (quick checks only)")
     parser.add_argument("--dir", type=Path, default=None, help="where runs go (default: a temporary folder)")

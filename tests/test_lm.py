@@ -195,6 +195,19 @@ def test_lm_runs_are_not_predicted_or_served_and_say_what_to_do(mlm_run, monkeyp
         load_models([("m", mlm_run.run_dir)], ServeSettings(), ServiceMetrics())
 
 
+def test_evaluate_measures_a_masked_lm_run_on_another_corpus(mlm_run, tmp_path):
+    from tuneforge.analysis.on_demand import evaluate_run
+
+    other = tmp_path / "other"
+    other.mkdir()
+    for i, line in enumerate(corpus_lines(12, seed=7)):
+        (other / f"{i}.md").write_text(line, encoding="utf-8")
+    metrics, out_dir = evaluate_run(mlm_run.run_dir, other)
+    assert metrics["n"] == 12 and metrics["tokens"] > 0 and metrics["perplexity"] > 1
+    assert "perplexity_before" not in metrics and metrics["before"].startswith("not measured")
+    assert json.loads((out_dir / "metrics.json").read_text())["loss"] == metrics["loss"]
+
+
 def test_causal_lm_full_run_lowers_perplexity_and_loads_as_a_generator(llama_dir, tmp_path, monkeypatch, capsys):
     from tuneforge.models.causal import load_causal_lm
 

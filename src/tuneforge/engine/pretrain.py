@@ -37,14 +37,14 @@ from tuneforge.errors import DataError
 from tuneforge.models.artifact import ModelMeta
 from tuneforge.tasks.base import EncodedDataset
 from tuneforge.tasks.lm.blocks import BlockSettings, LanguageModelCollator, as_columns, held_out_examples, make_blocks
-from tuneforge.tasks.lm.perplexity import held_out_loss
+from tuneforge.tasks.lm.perplexity import held_out_loss, scoring_batch_size
 from tuneforge.tasks.lm.task import KINDS
 
 logger = logging.getLogger(__name__)
 
 # train.* settings passed to the Trainer as they are (the metric is the held-out loss, not train.metric)
 FROM_TRAIN = (
-    "learning_rate", "batch_size", "seed", "eval_batch_size", "gradient_accumulation_steps",
+    "learning_rate", "batch_size", "seed", "gradient_accumulation_steps",
     "weight_decay", "warmup_ratio", "scheduler", "checkpoint_every", "keep_checkpoints",
 )  # fmt: skip
 
@@ -136,9 +136,8 @@ def train_language_model(ctx: TrainContext, out_dir: Path) -> dict:
         new_head = []
 
     held_split = "test" if ctx.data.test is not None else "validation"
-    before = held_out_loss(
-        model, tokenizer, ctx.texts(held_split), settings, batch_size=min(t.eval_batch_size, 16), progress="held-out loss (before)"
-    )
+    eval_batch = scoring_batch_size(settings, t.eval_batch_size)
+    before = held_out_loss(model, tokenizer, ctx.texts(held_split), settings, batch_size=eval_batch, progress="held-out loss (before)")
     before["split"] = held_split
     logger.info(
         "held-out %s before training: loss %.4f, perplexity %.2f (%d scored tokens)",
@@ -166,6 +165,7 @@ def train_language_model(ctx: TrainContext, out_dir: Path) -> dict:
         greater_is_better=False,
         load_best_model_at_end=True,
         remove_unused_columns=False,  # whole-word masking needs the offsets the model itself does not take
+        eval_batch_size=eval_batch,
         **{name: getattr(t, name) for name in FROM_TRAIN},
     )
     collator = LanguageModelCollator(tokenizer, settings, seed=t.seed)

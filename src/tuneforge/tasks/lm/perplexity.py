@@ -13,6 +13,14 @@ from tqdm.auto import tqdm
 
 from tuneforge.tasks.lm.blocks import IGNORE, BlockSettings, LanguageModelCollator, held_out_examples
 
+# Tokens per scoring batch: a language model's logits are tokens x vocabulary floats (2,048 x 49,152 x 4 bytes = 400 MB).
+TOKENS_PER_BATCH = 2048
+
+
+def scoring_batch_size(settings: BlockSettings, requested: int) -> int:
+    """Blocks per forward pass when scoring: at most `requested`, and at most TOKENS_PER_BATCH tokens."""
+    return max(1, min(requested, TOKENS_PER_BATCH // settings.block_size))
+
 
 def scored_tokens(labels, objective: str) -> int:
     """How many positions the model's loss averages over (causal LMs predict token t+1 from position t)."""

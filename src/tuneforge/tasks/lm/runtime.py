@@ -9,7 +9,7 @@ from pathlib import Path
 from tuneforge.models.artifact import ModelMeta
 from tuneforge.rundir import find_model_dir
 from tuneforge.tasks.lm.blocks import BlockSettings
-from tuneforge.tasks.lm.perplexity import held_out_loss
+from tuneforge.tasks.lm.perplexity import held_out_loss, scoring_batch_size
 
 
 @dataclass
@@ -18,10 +18,10 @@ class LanguageModel:
     tokenizer: object
     meta: ModelMeta
     model_dir: Path
-    batch_size: int = 8
+    batch_size: int = 64  # at most; capped by the block size (perplexity.TOKENS_PER_BATCH)
 
     @classmethod
-    def load(cls, path: str | Path, *, batch_size: int = 8) -> LanguageModel:
+    def load(cls, path: str | Path, *, batch_size: int = 64) -> LanguageModel:
         model_dir = find_model_dir(path)
         meta = ModelMeta.read(model_dir)
         if meta.kind == "masked-lm":
@@ -44,4 +44,6 @@ class LanguageModel:
         return []
 
     def held_out(self, texts: list[str], *, progress: str | None = None) -> dict:
-        return held_out_loss(self.model, self.tokenizer, texts, self.settings, batch_size=self.batch_size, progress=progress)
+        settings = self.settings
+        batch_size = scoring_batch_size(settings, self.batch_size)
+        return held_out_loss(self.model, self.tokenizer, texts, settings, batch_size=batch_size, progress=progress)

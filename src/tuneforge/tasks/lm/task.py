@@ -60,7 +60,7 @@ class LanguageModelTask(Task):
     def load_runtime(self, path, *, batch_size: int = 32):
         from tuneforge.tasks.lm.runtime import LanguageModel
 
-        return LanguageModel.load(path, batch_size=min(batch_size, 16))
+        return LanguageModel.load(path, batch_size=batch_size)
 
     def load_eval_frame(self, path, config, runtime) -> pd.DataFrame:
         from tuneforge.data.prepare import load_clean
