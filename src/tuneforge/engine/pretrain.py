@@ -105,7 +105,7 @@ def adapter_base_name(name: str) -> str:
 def _stop_summary(state, ctx: TrainContext) -> dict:
     t, p = ctx.config.train, ctx.config.pretrain
     evaluations = [(e.get("epoch"), e["eval_loss"]) for e in state.log_history if "eval_loss" in e]
-    best_epoch = next((epoch for epoch, value in evaluations if value == state.best_metric), None)
+    best_epoch = next((round(epoch, 2) for epoch, value in evaluations if value == state.best_metric and epoch is not None), None)
     if state.global_step < state.max_steps:
         reason = f"early stopping: validation loss did not improve for {t.early_stopping_patience} evaluations"
     elif p.max_steps:
@@ -114,7 +114,8 @@ def _stop_summary(state, ctx: TrainContext) -> dict:
         reason = "reached train.epochs" if t.epochs is not None else "reached train.max_epochs while still improving"
     return {
         "stopped_epoch": round(float(state.epoch or 0), 2),
-        "planned_epochs": round(float(state.num_train_epochs), 2),
+        # epochs the schedule was built for (pretrain.max_steps may end inside the first one)
+        "planned_epochs": round(float(state.epoch or 0) * state.max_steps / state.global_step, 2) if state.global_step else None,
         "best_epoch": best_epoch,
         "stop_reason": reason,
     }
