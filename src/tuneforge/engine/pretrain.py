@@ -122,10 +122,6 @@ def _stop_summary(state, ctx: TrainContext) -> dict:
 
 
 def train_language_model(ctx: TrainContext, out_dir: Path) -> dict:
-    import math
-
-    from transformers import EarlyStoppingCallback
-
     config, t = ctx.config, ctx.config.train
     settings = BlockSettings.from_config(config.pretrain)
     mlm = settings.objective == "mlm"
@@ -135,28 +131,54 @@ def train_language_model(ctx: TrainContext, out_dir: Path) -> dict:
     else:
         model, tokenizer, from_adapter = load_causal(ctx)
         new_head = []
-
-    held_split = "test" if ctx.data.test is not None else "validation"
     eval_batch = scoring_batch_size(settings, t.eval_batch_size)
-    before = held_out_loss(model, tokenizer, ctx.texts(held_split), settings, batch_size=eval_batch, progress="held-out loss (before)")
-    before["split"] = held_split
+    before = _measure_before(ctx, model, tokenizer, settings, batch_size=eval_batch)
+    if t.method == "lora":
+        model = wrap_lora(model, t.lora, "CAUSAL_LM")
+    trainer = _trainer(ctx, model, tokenizer, settings, new_head=set(new_head), eval_batch=eval_batch)
+    if ctx.resume_from:
+        logger.info("resuming from %s", ctx.resume_from)
+    result = trainer.train(resume_from_checkpoint=str(ctx.resume_from) if ctx.resume_from else None)
+    adapter = t.method == "lora" and not from_adapter
+    info = _train_info(trainer, result, ctx, settings, before=before, adapter=adapter)
+    if mlm:
+        info["mlm_head"] = "new: initialised at random (the base model had none) and trained here" if new_head else "the base model's own"
+    if is_main_process():
+        _save(trainer.model, tokenizer, out_dir, ctx=ctx, mlm=mlm, adapter=adapter)
+        extra = {"objective": settings.objective, "settings": settings.to_dict(), "held_out_before": before, "adapter": adapter}
+        if mlm:
+            extra["mlm_head"] = info["mlm_head"]
+        ModelMeta(
+            kind=KINDS[settings.objective], base_model=config.model.name, max_length=settings.block_size, extra=extra, **ctx.meta_fields()
+        ).write(out_dir)
+    return info
+
+
+def _measure_before(ctx: TrainContext, model, tokenizer, settings: BlockSettings, *, batch_size: int) -> dict:
+    """The base model's loss and perplexity on the split `evaluate` scores afterwards (test, else validation)."""
+    split = "test" if ctx.data.test is not None else "validation"
+    before = held_out_loss(model, tokenizer, ctx.texts(split), settings, batch_size=batch_size, progress="held-out loss (before)")
     logger.info(
         "held-out %s before training: loss %.4f, perplexity %.2f (%d scored tokens)",
-        held_split,
+        split,
         before["loss"],
         before["perplexity"],
         before["tokens"],
     )
+    return {**before, "split": split}
 
-    if t.method == "lora":
-        model = wrap_lora(model, t.lora, "CAUSAL_LM")
+
+def _trainer(ctx: TrainContext, model, tokenizer, settings: BlockSettings, *, new_head: set[str], eval_batch: int):
+    """The engine's Trainer over packed training blocks and fixed-mask validation blocks; best checkpoint = lowest loss."""
+    from transformers import EarlyStoppingCallback
+
+    config, t = ctx.config, ctx.config.train
     blocks = make_blocks(tokenizer, ctx.texts("train"), settings)
     if not blocks:
         raise DataError(f"{config.data.train}: the training documents hold no tokens")
     train_set = EncodedDataset(as_columns(blocks)).with_column("index", list(range(len(blocks))))
     validation_set = EncodedDataset(as_columns(held_out_examples(tokenizer, ctx.texts("validation"), settings)))
     logger.info("training on %d blocks of up to %d tokens; validating on %d", len(train_set), settings.block_size, len(validation_set))
-
     args = training_arguments(
         ctx.run.checkpoints_dir,
         n_train=len(train_set),
@@ -173,15 +195,14 @@ def train_language_model(ctx: TrainContext, out_dir: Path) -> dict:
     callbacks = [MetricsFileLogger(ctx.run.metrics_file), CompleteCheckpointMarker(), MaskingEpoch(collator), *ctx.callbacks]
     if t.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience))
-    head = set(new_head)
     optimizer = adamw(
         model,
         body_lr=t.learning_rate,
-        head_lr=t.head_learning_rate if head else t.learning_rate,
+        head_lr=t.head_learning_rate if new_head else t.learning_rate,
         weight_decay=t.weight_decay,
-        is_head=lambda name: name in head,
+        is_head=lambda name: name in new_head,
     )
-    trainer = make_trainer(
+    return make_trainer(
         model=model,
         tokenizer=tokenizer,
         args=args,
@@ -191,11 +212,12 @@ def train_language_model(ctx: TrainContext, out_dir: Path) -> dict:
         callbacks=callbacks,
         optimizer=optimizer,
     )
-    if ctx.resume_from:
-        logger.info("resuming from %s", ctx.resume_from)
-    result = trainer.train(resume_from_checkpoint=str(ctx.resume_from) if ctx.resume_from else None)
+
+
+def _train_info(trainer, result, ctx: TrainContext, settings: BlockSettings, *, before: dict, adapter: bool) -> dict:
+    import math
+
     best_loss = trainer.state.best_metric
-    adapter = t.method == "lora" and not from_adapter
     info = {
         "objective": settings.objective,
         "global_step": trainer.state.global_step,
@@ -204,25 +226,14 @@ def train_language_model(ctx: TrainContext, out_dir: Path) -> dict:
         "best_validation_loss": best_loss,
         "best_validation_perplexity": round(math.exp(best_loss), 4) if best_loss is not None else None,
         "train_loss": result.training_loss,
-        "blocks": {"train": len(train_set), "validation": len(validation_set), "block_size": settings.block_size},
+        "blocks": {"train": len(trainer.train_dataset), "validation": len(trainer.eval_dataset), "block_size": settings.block_size},
         "held_out_before": before,
         "adapter": adapter,
         **_stop_summary(trainer.state, ctx),
     }
-    if mlm:
-        info["mlm_head"] = "new: initialised at random (the base model had none) and trained here" if new_head else "the base model's own"
     if trainer.token_counter is not None:
-        info["throughput"] = trainer.token_counter.summary(
-            training_seconds(result.metrics.get("train_runtime", 0.0), trainer.state.log_history)
-        )
-    if is_main_process():
-        _save(trainer.model, tokenizer, out_dir, ctx=ctx, mlm=mlm, adapter=adapter)
-        extra = {"objective": settings.objective, "settings": settings.to_dict(), "held_out_before": before, "adapter": adapter}
-        if mlm:
-            extra["mlm_head"] = info["mlm_head"]
-        ModelMeta(
-            kind=KINDS[settings.objective], base_model=config.model.name, max_length=settings.block_size, extra=extra, **ctx.meta_fields()
-        ).write(out_dir)
+        seconds = training_seconds(result.metrics.get("train_runtime", 0.0), trainer.state.log_history)
+        info["throughput"] = trainer.token_counter.summary(seconds)
     return info
 
 
