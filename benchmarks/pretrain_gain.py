@@ -87,7 +87,9 @@ def pretrain(corpus: Path, *, objective: str, steps: int, seed: int, args, out_d
 def embeddings(model: str, texts: list[str], *, max_length: int) -> np.ndarray:
     path = resolve_model(model)
     encoder, tokenizer = load_encoder(path, name=model), load_tokenizer(path, name=model)
-    return embed_texts(encoder, tokenizer, texts, max_length=max_length, batch_size=32, pooling="mean", progress=f"embedding ({Path(model).name})")
+    return embed_texts(
+        encoder, tokenizer, texts, max_length=max_length, batch_size=32, pooling="mean", progress=f"embedding ({Path(model).name})"
+    )
 
 
 def k_shot_accuracy(x: np.ndarray, y: np.ndarray, *, k: int, seed: int) -> float:
@@ -188,7 +190,9 @@ def main() -> None:
     for e in ENCODERS:
         print(f"{labels[e]:<34}" + "".join(f"{table[e][k]['mean']:>9.4f} ± {table[e][k]['std']:.3f}" for k in args.k))
     if clm:
-        print(f"\nSmolLM2-135M held-out BBC perplexity: {clm['perplexity_before']} -> {clm['perplexity_after']} after {clm['steps']} LoRA steps")
+        print(
+            f"\nSmolLM2-135M held-out BBC perplexity: {clm['perplexity_before']} -> {clm['perplexity_after']} after {clm['steps']} LoRA steps"
+        )
     report = {
         "protocol": __doc__.split("Protocol (no test leakage):")[1].split("Prints")[0].strip(),
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},

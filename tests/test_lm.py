@@ -139,6 +139,25 @@ def test_whole_word_masking_masks_every_piece_of_a_chosen_word(tmp_path):
     assert (plain["labels"] != IGNORE).any()
 
 
+def test_masked_lm_training_loss_on_masked_positions_only_equals_the_models_own(tiny_bert, tmp_path):
+    import torch
+    from transformers import BertForMaskedLM, TrainingArguments
+
+    from tuneforge.engine.pretrain import masked_lm_trainer_class
+
+    model = BertForMaskedLM.from_pretrained(tiny_bert).eval()
+    trainer = masked_lm_trainer_class()(model=model, args=TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none"))
+    torch.manual_seed(0)
+    ids = torch.randint(5, model.config.vocab_size, (4, 16))
+    labels = torch.where(torch.rand(ids.shape) < 0.3, ids, torch.full_like(ids, -100))
+    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}
+    with torch.no_grad():
+        expected = model(**inputs).loss
+        assert torch.allclose(trainer.compute_loss(model, dict(inputs)), expected, atol=1e-5)
+        n = int((labels != -100).sum())  # across accumulated batches the Trainer divides by all their masked tokens
+        assert torch.allclose(trainer.compute_loss(model, dict(inputs), num_items_in_batch=torch.tensor(2 * n)), expected / 2, atol=1e-5)
+
+
 # -- end to end --------------------------------------------------------------------------------------
 
 
