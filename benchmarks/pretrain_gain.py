@@ -76,7 +76,13 @@ def pretrain(corpus: Path, *, objective: str, steps: int, seed: int, args, out_d
         "task": "lm",
         "data": data,
         "pretrain": {"objective": objective, "max_steps": steps, "block_size": block_size, "max_eval_blocks": args.eval_blocks},
-        "train": {"method": "full" if mlm else "lora", "batch_size": batch_size, "seed": seed, "checkpoint_every": steps},
+        "train": {
+            "method": "full" if mlm else "lora",
+            "batch_size": batch_size,
+            "seed": seed,
+            "checkpoint_every": steps,
+            **({"learning_rate": args.learning_rate, "head_learning_rate": args.head_learning_rate} if mlm else {}),
+        },
         "output": {"dir": str(out_dir)},
     }
     if objective == "mlm":
@@ -117,6 +123,8 @@ def main() -> None:
     parser.add_argument("--tweets", type=int, default=20000, help="tweets in the off-domain corpus")
     parser.add_argument("--block-size", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--learning-rate", type=float, default=None, help="MLM encoder learning rate (default: train's, 5e-5)")
+    parser.add_argument("--head-learning-rate", type=float, default=None, help="new MLM head's learning rate (default: train's, 1e-3)")
     parser.add_argument("--eval-blocks", type=int, default=100, help="held-out blocks each run scores before/after")
     parser.add_argument("--max-length", type=int, default=256, help="tokens of each article the probe's encoder reads")
     parser.add_argument("--clm-steps", type=int, default=30, help="LoRA steps of SmolLM2 on the BBC pool (0: skip)")
