@@ -278,8 +278,8 @@ def runs(
     out.print(table)
 
 
-# Commands that go beyond predicting with a run (recommend, explain, report, forget) live in their own module.
-# `tuneforge pretrain` (task lm) lives in cli_lm.
+# Commands that go beyond predicting with a run (recommend, explain, report, forget) live in their own module;
+# `tuneforge pretrain` (task lm) in cli_lm.
 from tuneforge import cli_lm  # noqa: E402,F401,I001
 from tuneforge import cli_runs  # noqa: E402,F401 - registers them on `app` (tuneforge.cli_common)
 
