@@ -212,6 +212,8 @@ def test_lm_runs_are_not_predicted_or_served_and_say_what_to_do(mlm_run, monkeyp
     assert code == 2 and "masked-LM pre-training run" in err and "tuneforge train" in err
     with pytest.raises(ConfigError, match="no task head to predict with"):
         load_models([("m", mlm_run.run_dir)], ServeSettings(), ServiceMetrics())
+    code, _, err = run_cli(monkeypatch, capsys, "serve", mlm_run.run_dir, "--port", "1")  # refused before binding a port
+    assert code == 2 and "masked-LM pre-training run" in err
 
 
 def test_evaluate_measures_a_masked_lm_run_on_another_corpus(mlm_run, tmp_path):

@@ -132,10 +132,15 @@ def adapter_base_name(name: str) -> str:
     return str(path.resolve()) if path.exists() else name
 
 
+def _figure(value: float) -> float:
+    """Three significant digits: 0.0024 epochs of a short run stay readable, 12.3 of a long one too."""
+    return float(f"{float(value):.3g}")
+
+
 def _stop_summary(state, ctx: TrainContext) -> dict:
     t, p = ctx.config.train, ctx.config.pretrain
     evaluations = [(e.get("epoch"), e["eval_loss"]) for e in state.log_history if "eval_loss" in e]
-    best_epoch = next((round(epoch, 2) for epoch, value in evaluations if value == state.best_metric and epoch is not None), None)
+    best_epoch = next((_figure(epoch) for epoch, value in evaluations if value == state.best_metric and epoch is not None), None)
     if state.global_step < state.max_steps:
         reason = f"early stopping: validation loss did not improve for {t.early_stopping_patience} evaluations"
     elif p.max_steps:
@@ -143,9 +148,9 @@ def _stop_summary(state, ctx: TrainContext) -> dict:
     else:
         reason = "reached train.epochs" if t.epochs is not None else "reached train.max_epochs while still improving"
     return {
-        "stopped_epoch": round(float(state.epoch or 0), 2),
+        "stopped_epoch": _figure(state.epoch or 0),
         # epochs the schedule was built for (pretrain.max_steps may end inside the first one)
-        "planned_epochs": round(float(state.epoch or 0) * state.max_steps / state.global_step, 2) if state.global_step else None,
+        "planned_epochs": _figure((state.epoch or 0) * state.max_steps / state.global_step) if state.global_step else None,
         "best_epoch": best_epoch,
         "stop_reason": reason,
     }
@@ -271,7 +276,8 @@ def _train_info(trainer, result, ctx: TrainContext, settings: BlockSettings, *, 
 def _save(model, tokenizer, out_dir: Path, *, ctx: TrainContext, mlm: bool, adapter: bool) -> None:
     if adapter:  # a few MB instead of the whole model; its base is named so the loader can find it again
         model.peft_config["default"].base_model_name_or_path = adapter_base_name(ctx.config.model.name)
-        model.save_pretrained(out_dir, safe_serialization=True)
+        # the adapters do not touch the embeddings: saying so spares peft a hub lookup of the base model's config
+        model.save_pretrained(out_dir, safe_serialization=True, save_embedding_layers=False)
     else:
         if hasattr(model, "merge_and_unload"):  # LoRA over a base that was itself an adapter: save merged weights
             model = model.merge_and_unload()
