@@ -105,6 +105,8 @@ def test_packing_concatenates_documents_with_end_tokens_into_full_blocks(llama_d
     assert [i for b in blocks for i in b["input_ids"]] == stream
     assert all(len(b["input_ids"]) == 16 for b in blocks[:-1]) and 0 < len(blocks[-1]["input_ids"]) <= 16
     assert all(b["labels"] == b["input_ids"] for b in blocks)
+    one_over = len(stream) - 1  # a remainder block of one token has no next token to predict: dropped
+    assert [len(b["input_ids"]) for b in make_blocks(tokenizer, texts, BlockSettings(objective="clm", block_size=one_over))] == [one_over]
     single = make_blocks(tokenizer, texts, BlockSettings(objective="clm", block_size=8, pack=False))
     assert len(single) == 7 and all(len(b["input_ids"]) == 8 and b["input_ids"][-1] == tokenizer.eos_token_id for b in single)
 
@@ -137,6 +139,17 @@ def test_whole_word_masking_masks_every_piece_of_a_chosen_word(tmp_path):
     assert collator(blocks)["labels"].tolist() != batch["labels"].tolist()
     plain = LanguageModelCollator(tokenizer, BlockSettings(objective="mlm", block_size=12, mask_probability=0.4), seed=0)(blocks)
     assert (plain["labels"] != IGNORE).any()
+
+
+def test_every_masked_block_predicts_something_even_when_short(tiny_bert):
+    from transformers import AutoTokenizer
+
+    from tuneforge.tasks.lm.blocks import IGNORE, BlockSettings, held_out_examples
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    settings = BlockSettings(objective="mlm", block_size=8, mask_probability=0.01)  # short blocks, rarely masked
+    examples = held_out_examples(tokenizer, corpus_lines(30), settings)
+    assert examples and all(any(label != IGNORE for label in e["labels"]) for e in examples)
 
 
 def test_masked_lm_training_loss_on_masked_positions_only_equals_the_models_own(tiny_bert, tmp_path):

@@ -95,6 +95,7 @@ def make_blocks(tokenizer, texts: list[str], settings: BlockSettings, *, limit: 
         total = len(stream.get("input_ids", []))
         size = settings.block_size
         blocks = [{key: values[start : start + size] for key, values in stream.items()} for start in range(0, total, size)]
+    blocks = [b for b in blocks if _learnable(b["input_ids"], tokenizer, settings.objective)]
     if limit is not None:
         blocks = blocks[:limit]
     for block in blocks:
@@ -102,6 +103,15 @@ def make_blocks(tokenizer, texts: list[str], settings: BlockSettings, *, limit: 
         if settings.objective == "clm":
             block["labels"] = list(block["input_ids"])
     return blocks
+
+
+def _learnable(ids: list[int], tokenizer, objective: str) -> bool:
+    """Whether a block has a position to predict: a next token (causal), a token that is not [CLS]/[SEP] (masked).
+    A remainder block without one would make a batch of its own a loss of 0 / 0."""
+    if objective == "clm":
+        return len(ids) >= 2
+    special = set(tokenizer.all_special_ids)
+    return any(i not in special for i in ids)
 
 
 def as_columns(blocks: list[dict[str, Any]]) -> dict[str, list]:
@@ -147,9 +157,31 @@ class LanguageModelCollator:
             if self.settings.whole_word_mask
             else ("input_ids", "attention_mask")
         )
-        self.masker.generator = torch.Generator().manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)
+        self.masker.generator = generator
         batch = self.masker([{k: block[k] for k in keys}])
-        return {k: batch[k][0].tolist() for k in ("input_ids", "attention_mask", "labels")}
+        out = {k: batch[k][0].tolist() for k in ("input_ids", "attention_mask", "labels")}
+        if all(label == IGNORE for label in out["labels"]):  # a short block drew no mask: predict one word of it anyway
+            words = self._words(block)
+            for j in words[int(torch.randint(len(words), (1,), generator=generator))]:
+                out["labels"][j], out["input_ids"][j] = block["input_ids"][j], self.tokenizer.mask_token_id
+        return out
+
+    def _words(self, block: dict) -> list[list[int]]:
+        """Positions to mask together: each word's pieces with whole-word masking, else each token that is not special."""
+        special = set(self.tokenizer.all_special_ids)
+        ids = block["input_ids"]
+        offsets = block.get("offset_mapping") if self.settings.whole_word_mask else None
+        words: list[list[int]] = []
+        for j, token in enumerate(ids):
+            if token in special:
+                continue
+            continues = offsets is not None and words and words[-1][-1] == j - 1 and offsets[j][0] == offsets[j - 1][1]
+            if continues:
+                words[-1].append(j)
+            else:
+                words.append([j])
+        return words
 
     def __call__(self, features: list[dict]) -> dict:
         if "labels" not in features[0] and self.masker is not None:
