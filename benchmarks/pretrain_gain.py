@@ -71,7 +71,7 @@ def write_jsonl(texts: list[str], path: Path) -> Path:
 
 
 def pretrain(corpus: Path, *, objective: str, steps: int, seed: int, args, out_dir: Path, test: Path | None = None):
-    data = {"train": str(corpus), **({"test": str(test)} if test else {})}
+    data = {"train": str(corpus), "empty_text": "drop", **({"test": str(test)} if test else {})}  # tweets of markup only: counted, dropped
     mlm = objective == "mlm"
     block_size, batch_size = (args.block_size, args.batch_size) if mlm else (args.clm_block_size, args.clm_batch_size)
     config = {
