@@ -109,9 +109,7 @@ def run_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(run_dir, tmp_path_factory):
     log = tmp_path_factory.mktemp("conn-log") / "server.log"
-    proc, port = _start(
-        run_dir, log, "serve.max_connections=20", f"serve.read_timeout_s={READ_TIMEOUT_S}", "serve.keep_alive_s=1", fd_limit=FD_LIMIT
-    )
+    proc, port = _start(run_dir, log, "serve.max_connections=20", f"serve.read_timeout_s={READ_TIMEOUT_S}", "serve.keep_alive_s=1", fd_limit=FD_LIMIT)
     yield port, log
     _stop(proc)
 

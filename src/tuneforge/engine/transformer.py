@@ -189,9 +189,7 @@ def train_transformer(ctx: TrainContext, out_dir: Path) -> dict:
         **stop_summary(trainer.state, t, t.metric),
     }
     if trainer.token_counter is not None:
-        info["throughput"] = trainer.token_counter.summary(
-            training_seconds(result.metrics.get("train_runtime", 0.0), trainer.state.log_history)
-        )
+        info["throughput"] = trainer.token_counter.summary(training_seconds(result.metrics.get("train_runtime", 0.0), trainer.state.log_history))
     if probe is not None:
         info[f"probe_validation_{t.metric}"] = probe.score(t.metric)
     if (
