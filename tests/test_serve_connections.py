@@ -1,5 +1,6 @@
 """The real server process under connection abuse: idle and half-sent connections, garbage, secrets in URLs, SIGTERM."""
 
+import contextlib
 import os
 import resource
 import signal
@@ -36,15 +37,14 @@ def _start(run_dir, log_path, *settings, fd_limit=None):
         if fd_limit:
             resource.setrlimit(resource.RLIMIT_NOFILE, (fd_limit, fd_limit))
 
-    log = open(log_path, "w")  # a file, not a pipe: a full pipe would stall the server
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tuneforge.cli", "serve", f"reviews={run_dir}", "--port", str(port), *sets],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "TUNEFORGE_API_KEYS": "k"},
-        preexec_fn=limit_files,
-    )
-    log.close()
+    with open(log_path, "w") as log:  # a file, not a pipe: a full pipe would stall the server (the child keeps its copy)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tuneforge.cli", "serve", f"reviews={run_dir}", "--port", str(port), *sets],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "TUNEFORGE_API_KEYS": "k"},
+            preexec_fn=limit_files,
+        )
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -109,7 +109,9 @@ def run_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(run_dir, tmp_path_factory):
     log = tmp_path_factory.mktemp("conn-log") / "server.log"
-    proc, port = _start(run_dir, log, "serve.max_connections=20", f"serve.read_timeout_s={READ_TIMEOUT_S}", "serve.keep_alive_s=1", fd_limit=FD_LIMIT)
+    proc, port = _start(
+        run_dir, log, "serve.max_connections=20", f"serve.read_timeout_s={READ_TIMEOUT_S}", "serve.keep_alive_s=1", fd_limit=FD_LIMIT
+    )
     yield port, log
     _stop(proc)
 
@@ -132,10 +134,8 @@ def test_idle_connections_cannot_starve_a_client_and_are_closed_after_the_read_t
     started = time.monotonic()
     while time.monotonic() - started < READ_TIMEOUT_S + 1.5:  # a header line every 0.25 s: slow enough to hold a naive server forever
         for sock in trickling:
-            try:
+            with contextlib.suppress(OSError):  # the server may have closed it already
                 sock.sendall(b"X-Slow: 1\r\n")
-            except OSError:
-                pass
         time.sleep(0.25)
     assert [s for s in held if not _closed_by_server(s)] == []
     for sock in held:

@@ -33,7 +33,7 @@ def _config(tmp_path, task, train_file, model=None, **train_settings):
 
 
 def test_unknown_task_and_unsupported_method_are_config_errors_naming_the_choices():
-    with pytest.raises(ConfigError, match=r"task: unknown task 'sentiment'; known: chat, classify, entities, multilabel"):
+    with pytest.raises(ConfigError, match=r"task: unknown task 'sentiment'; known: chat, classify, entities, lm, multilabel"):
         get_task("sentiment")
     config = validate_config({"task": "entities", "data": {"train": "x.jsonl"}, "train": {"method": "head"}})
     with pytest.raises(ConfigError, match=r"train.method: task 'entities' supports full, lora; got 'head'"):

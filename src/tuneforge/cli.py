@@ -299,8 +299,9 @@ def runs(
     out.print(table)
 
 
-# Commands beyond training and predicting live in their own modules: plan; recommend, explain, report, forget; ask, chat, kb.
-from tuneforge import cli_chat, cli_plan, cli_runs  # noqa: E402,F401 - registers them on `app` (tuneforge.cli_common)
+# Commands beyond training and predicting live in their own modules: plan; recommend, explain, report, forget;
+# ask, chat, kb (task chat); pretrain (task lm).
+from tuneforge import cli_chat, cli_lm, cli_plan, cli_runs  # noqa: E402,F401 - registers them on `app` (tuneforge.cli_common)
 
 
 def main() -> None:

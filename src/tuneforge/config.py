@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from tuneforge.errors import ConfigError
 from tuneforge.sections import (  # noqa: F401 - the sections are part of this module's interface
+    CLM_DEFAULT_MODEL,
     SEED_MAX,
     ChatConfig,
     CostConfig,
@@ -27,6 +28,7 @@ from tuneforge.sections import (  # noqa: F401 - the sections are part of this m
     ModelConfig,
     OutputConfig,
     ParamSpace,
+    PretrainConfig,
     PrivacyConfig,
     RecommendConfig,
     Scheduler,
@@ -54,7 +56,7 @@ SHOWN_CHARS = 80  # of a bad value echoed in an error message
 
 class RunConfig(_Section):
     task: str = Field(
-        "classify", description="What the run learns: classify, multilabel, entities, recommend or chat (see `tuneforge.tasks`)."
+        "classify", description="What the run learns: classify, multilabel, entities, recommend, chat or lm (see `tuneforge.tasks`)."
     )
     data: DataConfig
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -64,6 +66,7 @@ class RunConfig(_Section):
     tune: TuneConfig = Field(default_factory=TuneConfig)
     recommend: RecommendConfig = Field(default_factory=RecommendConfig)
     chat: ChatConfig = Field(default_factory=ChatConfig)
+    pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 
@@ -73,6 +76,13 @@ class RunConfig(_Section):
             raise ValueError(
                 f"train.privacy: differentially private training covers train.method head of task classify; got {self.train.method} / {self.task}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _generator_default(self) -> RunConfig:
+        """Causal pre-training starts from the packaged generator unless model.name names another causal LM."""
+        if self.task == "lm" and self.pretrain.objective == "clm" and "name" not in self.model.model_fields_set:
+            self.model.name = CLM_DEFAULT_MODEL
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -380,3 +380,28 @@ class TrackingConfig(_Section):
     )
     uri: str | None = Field(None, description="MLflow tracking URI; default a SQLite store <output.dir>/mlflow.db.")
     experiment: str | None = Field(None, description="MLflow experiment name; default 'tuneforge'.")
+
+
+CLM_DEFAULT_MODEL = "smollm2-135m"  # the packaged generator (models/causal.py DEFAULT_GENERATOR)
+
+
+class PretrainConfig(_Section):
+    """Task lm: domain pre-training on raw text in `data.train` (a text column of csv/jsonl/parquet, a .txt file with one
+    document per line, or a folder of .txt/.md files, one document each). The method is `train.method` (full, or lora for clm)."""
+
+    objective: Literal["mlm", "clm"] = Field(
+        "mlm", description="mlm: masked-LM of an encoder (for `train` to start from); clm: causal LM of a generator (for the chat bot)."
+    )
+    mask_probability: float = Field(0.15, gt=0, lt=1, description="mlm: share of tokens masked and predicted.")
+    whole_word_mask: bool = Field(False, description="mlm: mask every word piece of a chosen word together.")
+    block_size: int = Field(128, ge=8, le=8192, description="Tokens per training example.")
+    pack: bool = Field(
+        True,
+        description="Concatenate documents (separated by the tokenizer's end/separator tokens) and cut them into full blocks; false: one truncated document per example.",
+    )
+    max_steps: int | None = Field(
+        None, ge=1, description="Stop after this many optimiser steps (overrides train.epochs); None: train.epochs decides."
+    )
+    max_eval_blocks: int | None = Field(
+        None, ge=1, description="Score at most this many held-out blocks for loss and perplexity (the first ones; quick runs); None: all."
+    )

@@ -9,6 +9,7 @@ label (ids, groups, metadata) are kept through all of it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -70,9 +71,14 @@ def read_labeled(spec: str, data: DataConfig) -> tuple[pd.DataFrame, int]:
     return read_table(spec, text_column=data.text_column, label_column=data.label_column, fmt=data.format, encoding=data.encoding)
 
 
-def load_clean(spec: str, data: DataConfig, task, transforms: list[str]) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Read one file (or bundled set) and clean it as the task and transforms say."""
-    frame, blank = read_labeled(spec, data)
+Reader = Callable[[str, DataConfig], tuple[pd.DataFrame, int]]  # (rows, blank lines skipped)
+
+
+def load_clean(
+    spec: str, data: DataConfig, task, transforms: list[str], *, read: Reader = read_labeled
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Read one file (or bundled set) with `read` and clean it as the task and transforms say."""
+    frame, blank = read(spec, data)
     frame, report = clean_frame(
         frame,
         text_column=data.text_column,
@@ -89,12 +95,13 @@ def load_clean(spec: str, data: DataConfig, task, transforms: list[str]) -> tupl
     return frame, {"source": spec, **report.to_dict()}
 
 
-def prepare_data(data: DataConfig, *, seed: int, task) -> PreparedData:
-    """`task` (a tuneforge.tasks Task) says how labels are read, which labels exist and what splits keep balanced."""
+def prepare_data(data: DataConfig, *, seed: int, task, read: Reader = read_labeled) -> PreparedData:
+    """`task` (a tuneforge.tasks Task) says how labels are read, which labels exist and what splits keep balanced;
+    `read` turns a data spec into rows (labeled tables by default; raw text corpora for pre-training)."""
     transforms = run_transforms(data, task)
     redacted_before = redaction_counts(transforms)
     report: dict[str, Any] = {"seed": seed, "task": task.name, "transforms": transforms, "files": {}, "splits": {}}
-    train, report["files"]["train"] = load_clean(data.train, data, task, transforms)
+    train, report["files"]["train"] = load_clean(data.train, data, task, transforms, read=read)
     labels = task.label_names(train)
     task.check_trainable(labels, origin=data.train, label_column=data.label_column)
     if data.max_rows and data.max_rows < len(train):
@@ -105,7 +112,7 @@ def prepare_data(data: DataConfig, *, seed: int, task) -> PreparedData:
     frames: dict[str, pd.DataFrame | None] = {"validation": None, "test": None}
     for split, spec in given.items():
         if spec:
-            frame, report["files"][split] = load_clean(spec, data, task, transforms)
+            frame, report["files"][split] = load_clean(spec, data, task, transforms, read=read)
             task.check_labels(frame, labels, label_column=data.label_column)
             frames[split] = frame
 

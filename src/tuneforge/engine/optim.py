@@ -12,18 +12,20 @@ def is_head_parameter(name: str) -> bool:
     return any(part in HEAD_MODULES for part in name.split("."))
 
 
-def parameter_groups(model, *, body_lr: float, head_lr: float, weight_decay: float) -> list[dict]:
+def parameter_groups(model, *, body_lr: float, head_lr: float, weight_decay: float, is_head=is_head_parameter) -> list[dict]:
+    """`is_head(name)` says which parameters learn at `head_lr` (default: a task head's)."""
     groups: dict[tuple[bool, bool], list] = {}
     for name, parameter in model.named_parameters():
         if not parameter.requires_grad:
             continue
         decay = parameter.ndim >= 2 and "norm" not in name.lower()
-        groups.setdefault((is_head_parameter(name), decay), []).append(parameter)
+        groups.setdefault((is_head(name), decay), []).append(parameter)
     return [
         {"params": params, "lr": head_lr if head else body_lr, "weight_decay": weight_decay if decay else 0.0}
         for (head, decay), params in sorted(groups.items())
     ]
 
 
-def adamw(model, *, body_lr: float, head_lr: float, weight_decay: float) -> torch.optim.AdamW:
-    return torch.optim.AdamW(parameter_groups(model, body_lr=body_lr, head_lr=head_lr, weight_decay=weight_decay), lr=body_lr)
+def adamw(model, *, body_lr: float, head_lr: float, weight_decay: float, is_head=is_head_parameter) -> torch.optim.AdamW:
+    groups = parameter_groups(model, body_lr=body_lr, head_lr=head_lr, weight_decay=weight_decay, is_head=is_head)
+    return torch.optim.AdamW(groups, lr=body_lr)

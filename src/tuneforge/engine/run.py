@@ -56,8 +56,14 @@ def write_failure(exc: BaseException, folder: Path) -> str | None:
     return None
 
 
-def standard_method(name: str):
-    """The engine's own training methods; imported on demand (tfidf should not pay for importing transformers)."""
+def standard_method(name: str, loop: str = "fine-tune"):
+    """The engine's own training methods; imported on demand (tfidf should not pay for importing transformers).
+
+    `loop` is the task's `training_loop`: language models (task lm) train full/lora in their own loop."""
+    if loop == "language-model":
+        from tuneforge.engine.pretrain import train_language_model
+
+        return train_language_model
     if name in ("full", "lora"):
         from tuneforge.engine.transformer import train_transformer
 
@@ -172,7 +178,7 @@ def _execute(ctx: TrainContext) -> RunResult:
             ctx.callbacks.extend(tracker.callbacks())
         with _model_folder(run) as tmp:
             method = task.method_of(config)
-            train_info = {**ctx.notes, **(task.trainer(method) or standard_method(method))(ctx, Path(tmp))}
+            train_info = {**ctx.notes, **(task.trainer(method) or standard_method(method, task.training_loop))(ctx, Path(tmp))}
         if not is_main_process():
             return RunResult(run_dir=run.path, metrics={}, cost={})
         main_split = "test" if ctx.data.test is not None else "validation"

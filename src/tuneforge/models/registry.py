@@ -10,7 +10,9 @@ import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from tuneforge.errors import ConfigError
+from tuneforge.errors import ConfigError, RunError
+from tuneforge.models.artifact import ModelMeta
+from tuneforge.rundir import META_FILE, RUN_FILE, find_model_dir
 
 
 @dataclass(frozen=True)
@@ -46,9 +48,36 @@ def resolve_model(name: str) -> str:
         return str(PACKAGED[key].path())
     path = Path(name).expanduser()
     if path.exists():
+        if (path / RUN_FILE).is_file() or (path / META_FILE).is_file():
+            pretrained = _pretrained_run(path, name)
+            if pretrained is not None:
+                return pretrained
         if not (path / "config.json").is_file():
             raise ConfigError(f"model.name={name!r}: {path} has no config.json (expected a save_pretrained folder)")
         return str(path.resolve())
     if name.startswith((".", "/", "~")):
         raise ConfigError(f"model.name={name!r}: no such directory; known aliases: {', '.join(PACKAGED)}")
     return name  # a hub id; loading reports clearly if it cannot be fetched
+
+
+def _pretrained_run(path: Path, name: str) -> str | None:
+    """The encoder folder of a masked-LM pre-training run (or its model folder); None for another tuneforge
+    model folder that is itself a save_pretrained folder (it loads as before); a ConfigError otherwise."""
+    try:
+        folder = find_model_dir(path)
+        meta = ModelMeta.read(folder)
+    except RunError as exc:
+        raise ConfigError(f"model.name={name!r}: {exc}") from None
+    if meta.task == "lm":
+        if meta.extra.get("objective") != "mlm":
+            raise ConfigError(
+                f"model.name={name!r}: a causal-LM pre-training run generates text (use it as the chat bot's generator); "
+                "model.name takes an encoder, such as a run with pretrain.objective mlm"
+            )
+        return str(folder.resolve())
+    if (path / "config.json").is_file():
+        return None
+    raise ConfigError(
+        f"model.name={name!r}: a {meta.task} run; model.name takes an encoder: an alias ({', '.join(PACKAGED)}), "
+        "a save_pretrained folder, or a pre-training run (task lm, pretrain.objective mlm)"
+    )

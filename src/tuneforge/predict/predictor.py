@@ -58,6 +58,9 @@ class Predictor:
         model_dir = find_model_dir(path, variant)
         meta = ModelMeta.read(model_dir)
         task = get_task(meta.task)
+        reason = task.unservable(meta)
+        if reason:
+            raise ConfigError(f"{model_dir}: {reason}")
         if not task.serves_texts:
             raise ConfigError(f"{model_dir} is a {meta.task} model, which does not score texts; use `tuneforge {meta.task}`")
         backend = load_backend(model_dir, meta, auto_model=task.auto_model, threads=threads)

@@ -76,10 +76,19 @@ def _run_info(run_dir: Path) -> dict:
         return {}
 
 
+def servable_meta(run_dir: Path, variant: str | None) -> ModelMeta:
+    """The saved model's meta; a ConfigError saying why when its task's models are not served (e.g. pre-training runs)."""
+    meta = ModelMeta.read(find_model_dir(run_dir, variant))
+    reason = get_task(meta.task).unservable(meta)
+    if reason:
+        raise ConfigError(f"{run_dir}: {reason}")
+    return meta
+
+
 def load_models(specs: list[tuple[str, Path]], settings: ServeSettings, metrics: ServiceMetrics) -> dict[str, ServedModel]:
     models = {}
     for name, run_dir in specs:
-        task = get_task(ModelMeta.read(find_model_dir(run_dir, settings.variant)).task)
+        task = get_task(servable_meta(run_dir, settings.variant).task)
         if task.serves_texts:
             predictor = Predictor.load(
                 run_dir,

@@ -13,7 +13,7 @@ from tuneforge.serve.app import build_state, create_app
 from tuneforge.serve.auth import check_exposure
 from tuneforge.serve.connections import accept_backlog, check_file_limit, guarded_protocol
 from tuneforge.serve.logs import install as install_log_filters
-from tuneforge.serve.registry import load_models, parse_model_specs
+from tuneforge.serve.registry import load_models, parse_model_specs, servable_meta
 from tuneforge.serve.settings import ServeSettings
 
 logger = logging.getLogger(__name__)
@@ -22,10 +22,8 @@ logger = logging.getLogger(__name__)
 def build_service(model_specs: list[str], settings: ServeSettings, *, no_auth: bool = False):
     """The app and its state; models load in the app's lifespan (specs and keys are checked now)."""
     specs = parse_model_specs(model_specs)
-    for _, run_dir in specs:  # fail before binding a port if a run is missing or unfinished
-        from tuneforge.rundir import find_model_dir
-
-        find_model_dir(run_dir, settings.variant)
+    for _, run_dir in specs:  # fail before binding a port if a run is missing, unfinished or not servable
+        servable_meta(run_dir, settings.variant)
     state = build_state(settings)
     check_exposure(settings.host, state.key_digests, no_auth)
     app = create_app(state, load=lambda: load_models(specs, settings, state.metrics))

@@ -19,6 +19,7 @@ _BUILTIN = {
     "entities": "tuneforge.tasks.entities.task:EntitiesTask",
     "recommend": "tuneforge.tasks.recommend.task:RecommendTask",
     "chat": "tuneforge.tasks.chat.task:ChatTask",
+    "lm": "tuneforge.tasks.lm.task:LanguageModelTask",
 }
 _REGISTERED: dict[str, Callable[[], object]] = {}
 

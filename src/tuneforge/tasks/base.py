@@ -53,6 +53,7 @@ class Task(ABC):
     serves_texts: ClassVar[bool] = True  # the service scores texts through a Predictor and a text route
     method_setting: ClassVar[str] = "train.method"  # where a config names the method
     explainable: ClassVar[bool] = False  # `tuneforge explain` and POST /v1/explain apply
+    training_loop: ClassVar[str] = "fine-tune"  # which of the engine's loops trains full/lora: fine-tune, or language-model
 
     # -- how the engine runs it (a task that is not about text overrides these) -------------
 
@@ -72,6 +73,10 @@ class Task(ABC):
 
     def trainer(self, method: str):
         """`fit(ctx, out_dir) -> train_info` for `method`; None: the engine's own methods (full, lora, head, tfidf)."""
+        return None
+
+    def unservable(self, meta) -> str | None:
+        """Why `predict` and `serve` cannot use this task's saved model `meta`, or None when they can."""
         return None
 
     def load_runtime(self, path, *, batch_size: int = 32):

@@ -285,9 +285,7 @@ class ChatBot:
         window = getattr(self.model.config, "max_position_embeddings", None)
         if window:  # the answer stops at the generator's window (finish_reason "length") rather than failing
             if len(prompt) >= window:
-                raise DataError(
-                    f"the prompt is {len(prompt)} tokens, the generator's whole window is {window}: shorten the last message"
-                )
+                raise DataError(f"the prompt is {len(prompt)} tokens, the generator's whole window is {window}: shorten the last message")
             max_tokens = min(max_tokens, window - len(prompt))
         stats: GenerationStats | None = None
         for item in stream_generate(

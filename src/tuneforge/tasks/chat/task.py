@@ -121,6 +121,9 @@ class ChatTask:
 
         return build_chatbot
 
+    def unservable(self, meta) -> str | None:
+        return None  # served at /v1/chat/completions
+
     def load_runtime(self, path, *, batch_size: int = 32):
         from tuneforge.tasks.chat.runtime import ChatBot
 

@@ -105,6 +105,9 @@ class RecommendTask:
 
         return train_recommender
 
+    def unservable(self, meta) -> str | None:
+        return None
+
     def load_runtime(self, path, *, batch_size: int = 32):
         from tuneforge.tasks.recommend.runtime import Recommender
 
