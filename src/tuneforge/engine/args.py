@@ -31,7 +31,9 @@ def training_arguments(
     import torch
     from transformers import TrainingArguments
 
-    steps_per_epoch = max(1, n_train // (batch_size * gradient_accumulation_steps))
+    from tuneforge.engine.distributed import world_size
+
+    steps_per_epoch = max(1, n_train // (batch_size * gradient_accumulation_steps * world_size()))
     strategy = ("steps" if checkpoint_every else "epoch") if checkpoints else "no"
     selection = (
         {"load_best_model_at_end": True, "metric_for_best_model": metric, "greater_is_better": True} if checkpoints and metric else {}
@@ -58,6 +60,9 @@ def training_arguments(
         report_to="none",
         use_cpu=not torch.cuda.is_available(),
         dataloader_num_workers=0,
+        # True (the 5.x default) multiplies the loss by the number of processes for models whose loss ignores the
+        # token count (sequence classification): losses read 2x on 2 processes and gradients double
+        average_tokens_across_devices=False,
         **selection,
         **extra,
     )
@@ -70,13 +75,19 @@ FROM_TRAIN_CONFIG = (
 )  # fmt: skip
 
 
-def run_training_arguments(train, output_dir: str | Path, *, n_train: int, evaluate_first: bool = False):
-    """Arguments of a run from its `train` config section; `evaluate_first` scores the starting point too (step 0)."""
+def run_training_arguments(train, output_dir: str | Path, *, n_train: int, evaluate_first: bool = False, plan=None):
+    """Arguments of a run from its `train` config section; `evaluate_first` scores the starting point too (step 0).
+
+    `plan` (a `BatchPlan`) replaces the config's batch size and accumulation under several processes, so that
+    one optimiser step still sees `train.batch_size x train.gradient_accumulation_steps` examples."""
+    settings = {name: getattr(train, name) for name in FROM_TRAIN_CONFIG}
+    if plan is not None:
+        settings.update(batch_size=plan.per_device, gradient_accumulation_steps=plan.accumulation)
     return training_arguments(
         output_dir,
         n_train=n_train,
         epochs=train.planned_epochs,
         eval_on_start=evaluate_first,
         train_sampling_strategy="group_by_length" if train.group_by_length else "random",
-        **{name: getattr(train, name) for name in FROM_TRAIN_CONFIG},
+        **settings,
     )
