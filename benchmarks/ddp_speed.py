@@ -84,7 +84,9 @@ def _run(config: Path, nproc: int, batch_size: int) -> dict:
     }
 
 
-def projected_texts_per_second(n: int, *, device_speed: float, global_batch: int, grad_mb: float, gb_per_s: float, latency_s: float) -> float:
+def projected_texts_per_second(
+    n: int, *, device_speed: float, global_batch: int, grad_mb: float, gb_per_s: float, latency_s: float
+) -> float:
     """PROJECTION, not a measurement: N devices with a ring all-reduce and no overlap of compute and communication.
 
     step time = compute of global_batch/N examples at `device_speed` texts/s

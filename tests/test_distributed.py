@@ -123,6 +123,31 @@ def test_a_restarted_group_finds_the_run_its_first_attempt_started(tmp_path):
 
 # -- several processes (subprocesses under torchrun) -------------------------------------------------------
 
+AGREEMENT_SCRIPT = """
+import torch.distributed
+from tuneforge.engine.distributed import check_same_on_every_rank, rank, sum_over_ranks
+from tuneforge.errors import RunError
+
+check_same_on_every_rank("same rows", what="the data split")  # agreeing ranks pass
+print(f"rank {rank()} sum {sum_over_ranks([rank() + 1, 10])}")
+try:
+    check_same_on_every_rank(f"rows of rank {rank()}", what="the data split")
+except RunError as exc:
+    print(f"rank {rank()} refused: {exc}")
+torch.distributed.destroy_process_group()
+"""
+
+
+def test_ranks_that_disagree_on_the_data_split_all_stop_with_a_clear_error(tmp_path):
+    script = tmp_path / "agree.py"
+    script.write_text(AGREEMENT_SCRIPT, encoding="utf-8")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(script)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=_env())
+    assert done.returncode == 0, done.stderr[-3000:]
+    for r in (0, 1):
+        assert f"rank {r} sum [3, 20]" in done.stdout
+        assert f"rank {r} refused: the data split differs between processes (rank 0 vs rank(s) [1])" in done.stdout
+
 
 @pytest.fixture(scope="module")
 def bert_without_dropout(tmp_path_factory) -> Path:

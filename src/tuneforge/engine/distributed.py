@@ -39,6 +39,15 @@ def restart_count() -> int:
     return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
 
 
+def share_cores() -> None:
+    """Split this node's cores between its processes when the launcher did not say (torchrun and --nproc do)."""
+    if world_size() <= 1 or "OMP_NUM_THREADS" in os.environ:
+        return
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", world_size()))))
+
+
 def _process_group():
     import torch.distributed as dist
 

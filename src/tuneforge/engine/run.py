@@ -33,6 +33,7 @@ from tuneforge.engine.distributed import (
     log_to_run_folder,
     quiet_console_on_other_ranks,
     restart_count,
+    share_cores,
     share_from_main,
     world_size,
 )
@@ -94,6 +95,7 @@ def train(config: RunConfig, *, resume: str | Path | None = None, callbacks: lis
     from transformers import set_seed
 
     quiet_console_on_other_ranks()
+    share_cores()
     if resume is not None:
         return _resume(Path(resume))
     task = resolve_task(config)
