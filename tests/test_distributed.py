@@ -88,6 +88,7 @@ def test_launcher_environment_splits_cores_and_keeps_the_users_settings():
     env = launcher_env(2, environ={})
     assert env["OMP_WAIT_POLICY"] == "PASSIVE"
     assert env["OMP_NUM_THREADS"] == str(max(1, (os.cpu_count() or 1) // 2))
+    assert env["TORCH_DISABLE_SHARE_RDZV_TCP_STORE"] == "1"  # a fresh store per restart (pytorch/pytorch#135712)
     assert launcher_env(2, environ={"OMP_NUM_THREADS": "3"})["OMP_NUM_THREADS"] == "3"
 
 

@@ -80,13 +80,17 @@ def torchrun_command(argv: Sequence[str], launch: Launch, *, environ: Mapping[st
 
 
 def launcher_env(nproc: int, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """The ranks' environment: OpenMP threads sleep when idle and the cores are split between the processes.
+    """The ranks' environment: OpenMP threads sleep when idle, the cores are split between the processes, and each
+    restart gets a fresh store.
 
     Spinning OpenMP threads of several processes slow a shared CPU 3-10x; settings the user made are kept."""
     env = dict(environ)
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # a fresh store for every attempt: with torchrun's shared store a restarted group can read the previous
+    # attempt's addresses and fail to connect (pytorch/pytorch#135712)
+    env.setdefault("TORCH_DISABLE_SHARE_RDZV_TCP_STORE", "1")
     return env
 
 

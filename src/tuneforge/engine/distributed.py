@@ -54,8 +54,22 @@ def _process_group():
     if not dist.is_initialized():
         from accelerate import PartialState
 
-        PartialState()  # initialises the process group the launcher described (gloo on CPU, nccl on GPU)
+        _init_process_group(dist)
+        PartialState()  # Accelerate (and the Trainer) adopt the group; each process takes its own GPU
     return dist
+
+
+def _init_process_group(dist) -> None:
+    """The group the launcher described (gloo on CPU, NCCL on GPU), its store keys namespaced by torchrun attempt.
+
+    torchrun's agent keeps one store across restarts; without the namespace a restarted rank can read the
+    address a dead process of the previous attempt published and fail to connect ("Connection refused")."""
+    import torch
+    from torch.distributed.rendezvous import rendezvous
+
+    store, group_rank, size = next(rendezvous("env://"))
+    store = dist.PrefixStore(f"tuneforge/attempt-{restart_count()}/", store)
+    dist.init_process_group("cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo", store=store, rank=group_rank, world_size=size)
 
 
 def share_from_main(value: T | None) -> T:
@@ -153,16 +167,23 @@ def distributed_problem(method: str, *, own_trainer: bool) -> str | None:
 
 
 def log_to_run_folder(logs_dir: Path) -> None:
-    """On ranks other than 0, send all logging to `logs_dir/rank<N>.log` instead of the console."""
+    """On ranks other than 0, send all logging and printing to `logs_dir/rank<N>.log` instead of the console.
+
+    Printing too: the Trainer prints its log lines on the first process of every node. Standard error stays on
+    the console, so a failing rank's error still shows where torchrun was started."""
     if is_main_process():
         return
+    import sys
+
     logs_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(logs_dir / f"rank{rank()}.log", encoding="utf-8")
+    path = logs_dir / f"rank{rank()}.log"
+    handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
+    sys.stdout = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - lives as long as the process
 
 
 def quiet_console_on_other_ranks() -> None:
