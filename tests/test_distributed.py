@@ -100,6 +100,14 @@ def test_single_process_methods_are_refused_before_anything_starts(tmp_path, mon
     assert not (tmp_path / "runs").exists()
 
 
+def test_launcher_flags_without_nproc_are_a_usage_error_not_ignored(tmp_path, monkeypatch, capsys):
+    config = write_config(tmp_path, None, method="tfidf")
+    code, _, err = run_cli(monkeypatch, capsys, "train", config, "--max-restarts", "2")
+    assert code == 2
+    assert "go with --nproc N" in err
+    assert not (tmp_path / "runs").exists()
+
+
 def test_split_fingerprint_changes_with_the_rows_and_their_order():
     import pandas as pd
 

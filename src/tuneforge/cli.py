@@ -72,6 +72,8 @@ def train(
         raise UsageProblem("--resume takes the run's saved config; do not pass CONFIG or --set with it")
     if resume is None and config is None:
         raise UsageProblem("give a CONFIG file, or --resume RUN_DIR")
+    if nproc is None and nnodes == "1" and (max_restarts or node_rank or rdzv_endpoint or rdzv_id):
+        raise UsageProblem("--max-restarts, --node-rank, --rdzv-endpoint and --rdzv-id go with --nproc N")
     if nproc is not None or nnodes != "1":
         from tuneforge.launch import Launch, check_distributable, run_torchrun
 
