@@ -28,7 +28,6 @@ def training_arguments(
     """`checkpoints=False` trains without evaluating or saving (distillation's scratch runs);
     otherwise it evaluates and saves every epoch, or every `checkpoint_every` steps, and
     keeps the best checkpoint by `metric`."""
-    import torch
     from transformers import TrainingArguments
 
     from tuneforge.engine.distributed import world_size
@@ -58,7 +57,7 @@ def training_arguments(
         seed=seed,
         data_seed=seed,
         report_to="none",
-        use_cpu=not torch.cuda.is_available(),
+        use_cpu=training_device() == "cpu",  # otherwise the Trainer takes CUDA (one GPU per process) or MPS
         dataloader_num_workers=0,
         # True (the 5.x default) multiplies the loss by the number of processes for models whose loss ignores the
         # token count (sequence classification): losses read 2x on 2 processes and gradients double
@@ -66,6 +65,15 @@ def training_arguments(
         **selection,
         **extra,
     )
+
+
+def training_device() -> str:
+    """Where the Trainer trains: CUDA when present, else Apple's MPS, else the CPU."""
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    return "mps" if torch.backends.mps.is_available() else "cpu"
 
 
 # train.* settings that map one to one onto `training_arguments` keywords
