@@ -55,19 +55,31 @@ def train(
     config: Annotated[Optional[Path], typer.Argument(help="YAML run config.", show_default=False)] = None,
     overrides: SetOption = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue an interrupted run directory.")] = None,
+    nproc: Annotated[Optional[int], typer.Option(min=1, help="Train in N processes per node under torchrun (full/lora).")] = None,
+    max_restarts: Annotated[int, typer.Option(min=0, help="With --nproc: restart the group this often after a failure.")] = 0,
+    nnodes: Annotated[str, typer.Option(help="With --nproc: number of nodes (or MIN:MAX).")] = "1",
+    node_rank: Annotated[int, typer.Option(min=0, help="With --nproc: this node's rank.")] = 0,
+    rdzv_endpoint: Annotated[Optional[str], typer.Option(help="With --nproc: HOST:PORT of the c10d rendezvous.")] = None,
+    rdzv_id: Annotated[Optional[str], typer.Option(help="With --nproc: job id, the same on every node.")] = None,
 ) -> None:
-    """Train, evaluate and save a model as the config says; prints the run directory last."""
+    """Train, evaluate and save a model as the config says; prints the run directory last. See docs/scaling.md."""
     from tuneforge.config import load_config
     from tuneforge.engine.run import train as run_training
 
-    if resume is not None:
-        if config is not None or overrides:
-            raise UsageProblem("--resume takes the run's saved config; do not pass CONFIG or --set with it")
-        _print_result(run_training(None, resume=resume))  # type: ignore[arg-type]
-        return
-    if config is None:
+    if resume is not None and (config is not None or overrides):
+        raise UsageProblem("--resume takes the run's saved config; do not pass CONFIG or --set with it")
+    if resume is None and config is None:
         raise UsageProblem("give a CONFIG file, or --resume RUN_DIR")
-    _print_result(run_training(load_config(config, overrides)))
+    if nproc is None and nnodes == "1" and (max_restarts or node_rank or rdzv_endpoint or rdzv_id):
+        raise UsageProblem("--max-restarts, --node-rank, --rdzv-endpoint and --rdzv-id go with --nproc N")
+    if nproc is not None or nnodes != "1":
+        from tuneforge.launch import Launch, check_distributable, run_torchrun
+
+        check_distributable(load_config(config, overrides) if resume is None else None, resume=resume)
+        run_torchrun(sys.argv[1:], Launch(nproc or 1, max_restarts, nnodes, node_rank, rdzv_endpoint, rdzv_id))
+        return
+    with _exit_on_sigterm():  # torchrun stops a group with SIGTERM: run.json then says the run failed
+        _print_result(run_training(load_config(config, overrides)) if resume is None else run_training(None, resume=resume))  # type: ignore[arg-type]
 
 
 @app.command()

@@ -66,6 +66,10 @@ def _print_metrics(metrics: dict) -> None:
 
 
 def _print_result(result) -> None:
+    from tuneforge.engine.distributed import is_main_process
+
+    if not is_main_process():  # under torchrun rank 0 reports; the other ranks' logs are in RUN/logs/
+        return
     _print_metrics(result.metrics)
     from tuneforge.analysis.card import training_lines
 

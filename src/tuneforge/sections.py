@@ -135,7 +135,12 @@ class TrainConfig(_Section):
     keep: Literal["best", "fine-tuned"] = Field(
         "best", description="best: if the fine-tuned model ends below the frozen-encoder probe on validation, the run keeps the probe."
     )
-    batch_size: int = Field(16, ge=1, le=4096, description="Examples per optimisation step (per device).")
+    batch_size: int = Field(
+        16,
+        ge=1,
+        le=4096,
+        description="Examples per batch; one optimiser step sees batch_size x gradient_accumulation_steps examples, on any number of processes (docs/scaling.md).",
+    )
     group_by_length: bool = Field(
         True, description="Batch texts of similar length together (far less padding on short, uneven texts); batch order stays random."
     )

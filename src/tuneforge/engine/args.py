@@ -28,10 +28,11 @@ def training_arguments(
     """`checkpoints=False` trains without evaluating or saving (distillation's scratch runs);
     otherwise it evaluates and saves every epoch, or every `checkpoint_every` steps, and
     keeps the best checkpoint by `metric`."""
-    import torch
     from transformers import TrainingArguments
 
-    steps_per_epoch = max(1, n_train // (batch_size * gradient_accumulation_steps))
+    from tuneforge.engine.distributed import world_size
+
+    steps_per_epoch = max(1, n_train // (batch_size * gradient_accumulation_steps * world_size()))
     strategy = ("steps" if checkpoint_every else "epoch") if checkpoints else "no"
     selection = (
         {"load_best_model_at_end": True, "metric_for_best_model": metric, "greater_is_better": True} if checkpoints and metric else {}
@@ -56,11 +57,23 @@ def training_arguments(
         seed=seed,
         data_seed=seed,
         report_to="none",
-        use_cpu=not torch.cuda.is_available(),
+        use_cpu=training_device() == "cpu",  # otherwise the Trainer takes CUDA (one GPU per process) or MPS
         dataloader_num_workers=0,
+        # True (the 5.x default) multiplies the loss by the number of processes for models whose loss ignores the
+        # token count (sequence classification): losses read 2x on 2 processes and gradients double
+        average_tokens_across_devices=False,
         **selection,
         **extra,
     )
+
+
+def training_device() -> str:
+    """Where the Trainer trains: CUDA when present, else Apple's MPS, else the CPU."""
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    return "mps" if torch.backends.mps.is_available() else "cpu"
 
 
 # train.* settings that map one to one onto `training_arguments` keywords
@@ -70,13 +83,19 @@ FROM_TRAIN_CONFIG = (
 )  # fmt: skip
 
 
-def run_training_arguments(train, output_dir: str | Path, *, n_train: int, evaluate_first: bool = False):
-    """Arguments of a run from its `train` config section; `evaluate_first` scores the starting point too (step 0)."""
+def run_training_arguments(train, output_dir: str | Path, *, n_train: int, evaluate_first: bool = False, plan=None):
+    """Arguments of a run from its `train` config section; `evaluate_first` scores the starting point too (step 0).
+
+    `plan` (a `BatchPlan`) replaces the config's batch size and accumulation under several processes, so that
+    one optimiser step still sees `train.batch_size x train.gradient_accumulation_steps` examples."""
+    settings = {name: getattr(train, name) for name in FROM_TRAIN_CONFIG}
+    if plan is not None:
+        settings.update(batch_size=plan.per_device, gradient_accumulation_steps=plan.accumulation)
     return training_arguments(
         output_dir,
         n_train=n_train,
         epochs=train.planned_epochs,
         eval_on_start=evaluate_first,
         train_sampling_strategy="group_by_length" if train.group_by_length else "random",
-        **{name: getattr(train, name) for name in FROM_TRAIN_CONFIG},
+        **settings,
     )

@@ -34,3 +34,35 @@ def append_metrics(path: Path, record: dict) -> None:
     # One line per event, flushed at once: a crash loses at most the line being written.
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(json.dumps({"time": round(time.time(), 3), **record}, default=float) + "\n")
+
+
+KILL_ENV = "TUNEFORGE_TEST_KILL_RANK_AT_STEP"
+
+
+class KillRankAtStep(TrainerCallback):
+    """Fault injection for the elastic-restart test: rank R kills itself (SIGKILL) after step S, on torchrun's
+    first attempt only. Active only when TUNEFORGE_TEST_KILL_RANK_AT_STEP=R:S is set."""
+
+    def __init__(self, rank: int, step: int):
+        self.rank, self.step = rank, step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        from tuneforge.engine.distributed import rank, restart_count
+
+        if state.global_step == self.step and rank() == self.rank and restart_count() == 0:
+            import os
+            import signal
+
+            logger.warning("%s: rank %d kills itself after step %d", KILL_ENV, self.rank, self.step)
+            os.kill(os.getpid(), signal.SIGKILL)
+        return control
+
+
+def injected_faults() -> list[TrainerCallback]:
+    import os
+
+    spec = os.environ.get(KILL_ENV)
+    if not spec:
+        return []
+    target, _, step = spec.partition(":")
+    return [KillRankAtStep(int(target), int(step))]

@@ -43,6 +43,10 @@ def _manifest(folder: Path) -> dict[str, dict]:
 
 class CompleteCheckpointMarker(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
+        if args.world_size > 1:  # every rank writes its own RNG state into the folder; mark it only after all have
+            import torch.distributed as dist
+
+            dist.barrier()
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if folder.is_dir() and state.is_world_process_zero:
             apply_umask(folder)

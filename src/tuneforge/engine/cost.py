@@ -23,11 +23,17 @@ class CostMeter:
             "cpu_seconds": round(_cpu_seconds() - self._cpu0, 2),
             "peak_rss_mb": round(_peak_rss_mb(), 1),
             "gpu_peak_mb": gpu,
-            "device": "cuda" if gpu is not None else "cpu",
+            "device": "cuda" if gpu is not None else _cpu_or_mps(),
             "cpu_count": psutil.cpu_count(logical=True),
             "usd_per_hour": self.usd_per_hour,
             "estimated_cost_usd": round(wall / 3600 * self.usd_per_hour, 6),
         }
+
+
+def _cpu_or_mps() -> str:
+    from tuneforge.engine.args import training_device
+
+    return "mps" if training_device() == "mps" else "cpu"
 
 
 def _cpu_seconds() -> float:

@@ -26,9 +26,21 @@ from tuneforge.data.split import data_name
 from tuneforge.engine.checkpoints import latest_complete_checkpoint
 from tuneforge.engine.context import TrainContext
 from tuneforge.engine.cost import CostMeter
-from tuneforge.engine.distributed import is_main_process, share_from_main
+from tuneforge.engine.distributed import (
+    check_same_on_every_rank,
+    distributed_problem,
+    frames_digest,
+    is_main_process,
+    log_to_run_folder,
+    quiet_console_on_other_ranks,
+    restart_count,
+    share_cores,
+    share_from_main,
+    world_size,
+)
+from tuneforge.engine.elastic import elastic_key, find_elastic_run
 from tuneforge.engine.tracking import make_tracker
-from tuneforge.errors import ResourceError, RunError, RunStopped
+from tuneforge.errors import ConfigError, ResourceError, RunError, RunStopped
 from tuneforge.lineage import write_lineage
 from tuneforge.models.registry import resolve_model
 from tuneforge.predict.runtime import load_runtime
@@ -89,6 +101,8 @@ def train(config: RunConfig, *, resume: str | Path | None = None, callbacks: lis
     """
     from transformers import set_seed
 
+    quiet_console_on_other_ranks()
+    share_cores()
     if resume is not None:
         return _resume(Path(resume))
     notes: dict = {}
@@ -96,10 +110,18 @@ def train(config: RunConfig, *, resume: str | Path | None = None, callbacks: lis
     if config.train.method == "auto":
         config, callbacks, notes = _choose_within_budget(config, callbacks)
     task = resolve_task(config)
+    _check_distributable(config, task)
+    if restart_count() > 0:  # torchrun restarted the group: continue the run the first attempt started
+        earlier = share_from_main(_earlier_attempt(config) if is_main_process() else None)
+        if earlier is not None:
+            logger.info("restart %d of the process group: resuming %s", restart_count(), earlier)
+            return _resume(Path(earlier), callbacks=callbacks)
     set_seed(config.train.seed)
     model_path = resolve_model(config.model.name) if task.needs_pretrained(config) else None
     data = task.prepare(config, seed=config.train.seed)
+    check_same_on_every_rank(frames_digest(data.splits()), what="the data split")
     run = RunDir(share_from_main(_start_run(config, data, task).path if is_main_process() else None))
+    log_to_run_folder(run.logs_dir)
     return _execute(TrainContext(config=config, task=task, data=data, run=run, model_path=model_path, callbacks=callbacks, notes=notes))
 
 
@@ -107,11 +129,27 @@ def _choose_within_budget(config: RunConfig, callbacks: list) -> tuple[RunConfig
     """`method: auto`: the concrete config to train (saved as the run's config, so resume needs no replanning)."""
     from tuneforge.engine.budget import DeadlineCallback, choose_within_budget
 
+    if world_size() > 1:  # each process would time its own plan and could choose differently
+        raise ConfigError("invalid config:\n  train.method: auto plans for one process; choose a method to train with several")
     started = time.monotonic()
     config, decision = choose_within_budget(config, started=started)
     if "deadline_seconds" in decision:
         callbacks = [*callbacks, DeadlineCallback(started + decision["deadline_seconds"], decision)]
     return config, callbacks, {"auto": decision}
+
+
+def _earlier_attempt(config: RunConfig) -> str | None:
+    found = find_elastic_run(config.output.dir, elastic_key())
+    return str(found) if found else None
+
+
+def _check_distributable(config: RunConfig, task) -> None:
+    if world_size() <= 1:
+        return
+    method = task.method_of(config)
+    problem = distributed_problem(method, own_trainer=task.trainer(method) is not None)
+    if problem:
+        raise ConfigError(problem)
 
 
 def _start_run(config: RunConfig, data: PreparedData, task) -> RunDir:
@@ -130,11 +168,12 @@ def _start_run(config: RunConfig, data: PreparedData, task) -> RunDir:
         data=config.data.train,
         metric_name=task.validation_key(config).removeprefix("best_validation_"),
         started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **({"distributed": {"world_size": world_size(), "elastic_key": elastic_key()}} if world_size() > 1 else {}),
     )
     return run
 
 
-def _resume(path: Path) -> RunResult:
+def _resume(path: Path, *, callbacks: list | None = None) -> RunResult:
     from transformers import set_seed
 
     run = RunDir.open(path)
@@ -146,17 +185,26 @@ def _resume(path: Path) -> RunResult:
             run_dir=run.path, metrics=info.get("metrics", {}), cost=info.get("cost", {}), resumed=True, train_info=info.get("train", {})
         )
     task = resolve_task(config)
+    _check_distributable(config, task)
     set_seed(config.train.seed)
-    if is_main_process():
-        run.remove_stale_temporaries()
+    log_to_run_folder(run.logs_dir)
     data = _saved_data(run, strip_html=config.data.strip_html)
-    checkpoint = latest_complete_checkpoint(run.checkpoints_dir, remove_incomplete=is_main_process())
-    if checkpoint is None and task.method_of(config) in ("full", "lora"):
-        logger.warning("%s has no complete checkpoint; training starts from the beginning", run.path)
-    if is_main_process():
-        run.update(status="running", resumed_from=str(checkpoint) if checkpoint else None)
+    check_same_on_every_rank(frames_digest(data.splits()), what="the saved data split")
+    checkpoint = None
+    if is_main_process():  # rank 0 picks (and cleans up); every rank resumes from the same checkpoint
+        run.remove_stale_temporaries()
+        checkpoint = latest_complete_checkpoint(run.checkpoints_dir, remove_incomplete=True)
+        if checkpoint is None and task.method_of(config) in ("full", "lora"):
+            logger.warning("%s has no complete checkpoint; training starts from the beginning", run.path)
+        restarts = {"distributed": {**(info.get("distributed") or {}), "restarts": restart_count()}} if world_size() > 1 else {}
+        run.update(status="running", resumed_from=str(checkpoint) if checkpoint else None, **restarts)
+    shared = share_from_main(str(checkpoint) if checkpoint else None)
+    checkpoint = Path(shared) if shared else None
     model_path = resolve_model(config.model.name) if task.needs_pretrained(config) else None
-    result = _execute(TrainContext(config=config, task=task, data=data, run=run, model_path=model_path, resume_from=checkpoint))
+    ctx = TrainContext(
+        config=config, task=task, data=data, run=run, model_path=model_path, resume_from=checkpoint, callbacks=list(callbacks or [])
+    )
+    result = _execute(ctx)
     result.resumed = True
     return result
 
@@ -185,6 +233,8 @@ def _execute(ctx: TrainContext) -> RunResult:
         runtime = load_runtime(task, run.path, batch_size=config.train.eval_batch_size)
         metrics = task.evaluate(runtime, ctx.frame(main_split), run.eval_dir, split=main_split, **task.evaluation_options(config))
         cost = {**meter.snapshot(), **train_info.get("throughput", {})}
+        if "distributed" in train_info:  # wall time is the job's; cpu seconds and peak memory are rank 0's
+            cost["distributed"] = train_info["distributed"]
         run.write_cost(cost)
         write_model_card(
             run, config=config.to_dict(), task=task, data_report=ctx.data.report, metrics=metrics, cost=cost, train_info=train_info

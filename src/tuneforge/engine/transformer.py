@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from tuneforge.engine.args import run_training_arguments
-from tuneforge.engine.callbacks import MetricsFileLogger
+from tuneforge.engine.callbacks import MetricsFileLogger, injected_faults
 from tuneforge.engine.checkpoints import CompleteCheckpointMarker
 from tuneforge.engine.context import TrainContext
-from tuneforge.engine.distributed import is_main_process
+from tuneforge.engine.distributed import backend, is_main_process, plan_batches, sum_over_ranks, world_size
 from tuneforge.engine.optim import adamw
 from tuneforge.engine.probe import Probe, fit_probe, save_probe
 from tuneforge.engine.throughput import TokenCounter, training_seconds
@@ -126,6 +126,19 @@ def stop_summary(state, train, metric: str) -> dict:
     return {"stopped_epoch": round(done, 2), "planned_epochs": planned, "best_epoch": best_epoch, "stop_reason": reason}
 
 
+def _distributed_summary(plan) -> dict:
+    import os
+
+    return {
+        "world_size": plan.world_size,
+        "nodes": plan.world_size // int(os.environ.get("LOCAL_WORLD_SIZE", plan.world_size)),
+        "backend": backend(),
+        "per_device_batch": plan.per_device,
+        "gradient_accumulation_steps": plan.accumulation,
+        "global_batch": plan.global_batch,
+    }
+
+
 def train_transformer(ctx: TrainContext, out_dir: Path) -> dict:
     from transformers import EarlyStoppingCallback
 
@@ -145,13 +158,14 @@ def train_transformer(ctx: TrainContext, out_dir: Path) -> dict:
 
     train_set = task.encode(tokenizer, ctx.frame("train"), labels, max_length=t.max_length)
     validation_set = task.encode(tokenizer, ctx.frame("validation"), labels, max_length=t.max_length)
-    callbacks = [MetricsFileLogger(ctx.run.metrics_file), CompleteCheckpointMarker(), *ctx.callbacks]
+    callbacks = [MetricsFileLogger(ctx.run.metrics_file), CompleteCheckpointMarker(), *ctx.callbacks, *injected_faults()]
+    plan = plan_batches(t.batch_size, t.gradient_accumulation_steps, world_size())
     if t.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience))
     trainer = make_trainer(
         model=model,
         tokenizer=tokenizer,
-        args=run_training_arguments(t, ctx.run.checkpoints_dir, n_train=len(train_set), evaluate_first=warm),
+        args=run_training_arguments(t, ctx.run.checkpoints_dir, n_train=len(train_set), evaluate_first=warm, plan=plan),
         train_dataset=train_set,
         eval_dataset=validation_set,
         collator=task.collator(tokenizer),
@@ -173,7 +187,11 @@ def train_transformer(ctx: TrainContext, out_dir: Path) -> dict:
         "learning_rates": {"body": t.learning_rate, "head": t.head_learning_rate},
         **stop_summary(trainer.state, t, t.metric),
     }
+    if plan.world_size > 1:
+        info["distributed"] = _distributed_summary(plan)
     if trainer.token_counter is not None:
+        counter = trainer.token_counter  # each rank counted its own batches
+        counter.texts, counter.tokens, counter.positions = map(int, sum_over_ranks([counter.texts, counter.tokens, counter.positions]))
         info["throughput"] = trainer.token_counter.summary(
             training_seconds(result.metrics.get("train_runtime", 0.0), trainer.state.log_history)
         )
