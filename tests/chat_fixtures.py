@@ -103,39 +103,14 @@ CHAT_TEMPLATE = (
 
 
 def tiny_llama(folder: Path) -> Path:
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from conftest import save_tiny_llama
 
-    folder.mkdir(parents=True, exist_ok=True)
     specials = ["<unk>", "<pad>", "<|im_start|>", "<|im_end|>"]
     words = specials + vocabulary() + ["system", "user", "assistant", "passages", "1", "2", "3", "[", "]", "(", ")", ".", ":", ","]
-    vocab = {w: i for i, w in enumerate(dict.fromkeys(words))}
-    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    core.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace()])
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=core, unk_token="<unk>", pad_token="<pad>", eos_token="<|im_end|>", bos_token="<|im_start|>"
+    # never ends early: the tests count generated tokens
+    return save_tiny_llama(
+        folder, words, eos="<|im_end|>", bos="<|im_start|>", max_positions=4096, chat_template=CHAT_TEMPLATE, never_end=True
     )
-    tokenizer.chat_template = CHAT_TEMPLATE
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=4096,
-        eos_token_id=vocab["<|im_end|>"],
-        pad_token_id=vocab["<pad>"],
-        bos_token_id=vocab["<|im_start|>"],
-    )
-    model = LlamaForCausalLM(config)
-    with torch.no_grad():  # never end early: the tests count generated tokens
-        model.lm_head.weight[vocab["<|im_end|>"]].zero_()  # logit 0, below the best of ~120 random ones
-    model.save_pretrained(folder, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 def write_kb(folder: Path) -> dict[str, Path]:
@@ -158,3 +133,30 @@ def write_kb(folder: Path) -> dict[str, Path]:
                 expected = str(docs / expected)
             fh.write(json.dumps({**q, "expected_source": expected}) + "\n")
     return {"faq": faq, "docs": docs, "queries": queries}
+
+
+def build_models(root: Path) -> dict[str, Path]:
+    """The retrieval encoder, the generator and the knowledge-base files, under `root`."""
+    return {"bert": bag_of_words_bert(root / "bert"), "llama": tiny_llama(root / "llama"), **write_kb(root / "kb")}
+
+
+def chat_config(models: dict[str, Path], tmp_path: Path, **chat):
+    """A validated `task: chat` config over `build_models`' files; `chat` entries override chat.* settings."""
+    from tuneforge.config import validate_config
+
+    raw = {
+        "task": "chat",
+        "data": {"train": str(models["faq"])},
+        "model": {"name": str(models["bert"])},
+        "chat": {
+            "documents": str(models["docs"]),
+            "eval_queries": str(models["queries"]),
+            "generator": str(models["llama"]),
+            "max_new_tokens": 6,
+            "passage_words": 20,
+            "passage_overlap": 5,
+            **chat,
+        },
+        "output": {"dir": str(tmp_path / "runs")},
+    }
+    return validate_config(raw)

@@ -51,6 +51,54 @@ def tiny_bert(tmp_path_factory) -> Path:
     return folder
 
 
+def save_tiny_llama(
+    folder: Path,
+    words: list[str],
+    *,
+    eos: str,
+    bos: str | None = None,
+    pad: str | None = "<pad>",
+    max_positions: int = 128,
+    chat_template: str | None = None,
+    never_end: bool = False,
+) -> Path:
+    """A random 2-layer Llama with a word-level tokenizer over `words` (specials first), saved like a hub model.
+
+    `never_end`: the end-of-text logit is zeroed, below the best of the random ones, so tests can count generated tokens."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    vocab = {w: i for i, w in enumerate(dict.fromkeys(words))}
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    specials = {"unk_token": "<unk>", "eos_token": eos, **({"bos_token": bos} if bos else {}), **({"pad_token": pad} if pad else {})}
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, **specials)
+    if chat_template:
+        tokenizer.chat_template = chat_template
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=max_positions,
+        eos_token_id=vocab[eos],
+        pad_token_id=vocab[pad] if pad else None,
+        bos_token_id=vocab[bos] if bos else None,
+    )
+    model = LlamaForCausalLM(config)
+    if never_end:
+        with torch.no_grad():
+            model.lm_head.weight[vocab[eos]].zero_()
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
 def write_config(tmp_path: Path, model: Path | None, **train) -> Path:
     """A config for the tiny review data; `train` entries override train.* settings."""
     import yaml

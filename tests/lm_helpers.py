@@ -28,32 +28,10 @@ def write_corpus(folder: Path, n: int = 80, seed: int = 0) -> Path:
 
 def tiny_llama(folder: Path) -> Path:
     """A 2-layer Llama with a word-level tokenizer (end-of-text `</s>`), saved like a hub model."""
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from conftest import save_tiny_llama
 
     words = ["<unk>", "<pad>", "</s>", *sorted({w for line in corpus_lines(200) for w in line.split()}), "and", "was"]
-    vocab = {w: i for i, w in enumerate(dict.fromkeys(words))}
-    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>", eos_token="</s>")
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-        eos_token_id=vocab["</s>"],
-        pad_token_id=vocab["<pad>"],
-        bos_token_id=None,
-    )
-    folder.mkdir(parents=True, exist_ok=True)
-    LlamaForCausalLM(config).save_pretrained(folder, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return save_tiny_llama(folder, words, eos="</s>")
 
 
 def lm_config(tmp_path: Path, model: Path, corpus: Path, *, objective: str = "mlm", method: str = "full", **pretrain) -> Path:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from chat_fixtures import FAQ, bag_of_words_bert, tiny_llama, write_kb
+from chat_fixtures import FAQ, build_models, chat_config
 
 from tuneforge.config import validate_config
 from tuneforge.engine.run import train
@@ -32,27 +32,7 @@ NONSENSE = "purple elephant dancing tonight"
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("chat-models")
-    return {"bert": bag_of_words_bert(root / "bert"), "llama": tiny_llama(root / "llama"), **write_kb(root / "kb")}
-
-
-def chat_config(models, tmp_path, **chat):
-    raw = {
-        "task": "chat",
-        "data": {"train": str(models["faq"])},
-        "model": {"name": str(models["bert"])},
-        "chat": {
-            "documents": str(models["docs"]),
-            "eval_queries": str(models["queries"]),
-            "generator": str(models["llama"]),
-            "max_new_tokens": 6,
-            "passage_words": 20,
-            "passage_overlap": 5,
-            **chat,
-        },
-        "output": {"dir": str(tmp_path / "runs")},
-    }
-    return validate_config(raw)
+    return build_models(tmp_path_factory.mktemp("chat-models"))
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +150,17 @@ def test_thresholds_are_chosen_on_validation_and_configured_values_win(models, t
 
 
 # -- the index --------------------------------------------------------------------------------
+
+
+def test_an_int8_generator_is_made_at_load_time_and_answers(run_dir):
+    import torch
+
+    bot = ChatBot.load(run_dir, quantize="int8")
+    assert any(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in bot.model.modules())
+    answer = _ask(bot, BATTERY, max_tokens=3)
+    assert answer.mode == "generated" and answer.usage["completion_tokens"] == 3
+    with pytest.raises(ConfigError, match="only 'int8'"):
+        ChatBot.load(run_dir, quantize="int4")
 
 
 def test_the_index_reloads_without_embedding_anything(run_dir, monkeypatch):

@@ -59,14 +59,9 @@ def _train(folder: Path, task: str) -> Path:
 
 def _chat_bot(folder: Path) -> Path:
     """A chat run on the tiny knowledge base: a bag-of-words BERT for retrieval, a random tiny Llama that writes 4 tokens."""
-    from chat_fixtures import bag_of_words_bert, tiny_llama, write_kb
+    from chat_fixtures import build_models, chat_config
 
-    from tuneforge.config import validate_config
-
-    kb = write_kb(folder / "kb")
-    chat = {"documents": str(kb["docs"]), "generator": str(tiny_llama(folder / "llama")), "max_new_tokens": 4}
-    raw = {"task": "chat", "data": {"train": str(kb["faq"])}, "model": {"name": str(bag_of_words_bert(folder / "bert"))}, "chat": chat}
-    return train(validate_config({**raw, "output": {"dir": str(folder / "runs")}})).run_dir
+    return train(chat_config(build_models(folder), folder, eval_queries=None, max_new_tokens=4)).run_dir
 
 
 @pytest.fixture(scope="module")

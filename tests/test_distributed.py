@@ -116,6 +116,8 @@ def test_split_fingerprint_changes_with_the_rows_and_their_order():
     assert frames_digest({"train": frame}) == same
     assert frames_digest({"train": frame.iloc[::-1]}) != same
     assert frames_digest({"validation": frame}) != same
+    tags = pd.DataFrame({"text": ["a", "b"], "label": [["x", "y"], ["z"]]})  # multilabel cells are lists
+    assert frames_digest({"train": tags}) != frames_digest({"train": tags.assign(label=[["x"], ["z"]])})
 
 
 def test_a_restarted_group_finds_the_run_its_first_attempt_started(tmp_path):

@@ -80,20 +80,6 @@ def test_models_saved_before_tasks_existed_still_load(tfidf_run, tmp_path):
     assert Predictor.load(old).predict(["The lamp was awful"])[0].label in loaded.labels
 
 
-def test_only_the_main_process_creates_the_run_folder(tmp_path, monkeypatch):
-    """Under a launcher, rank 1 trains in step but writes nothing: the folder and run.json are rank 0's."""
-    import tuneforge.engine.run as engine_run
-
-    main_folder = RunDir.create(tmp_path / "runs", "made-by-rank-0")
-    monkeypatch.setenv("RANK", "1")
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    monkeypatch.setattr(engine_run, "share_from_main", lambda value: main_folder.path)
-    result = train(load_config(write_config(tmp_path, None, method="tfidf")))
-    assert result.run_dir == main_folder.path and result.metrics == {}
-    assert [p.name for p in (tmp_path / "runs").iterdir()] == [main_folder.name]
-    assert not main_folder.run_file.exists() and not main_folder.model_dir.exists()
-
-
 def test_killed_runs_leave_no_temporaries_behind_a_resume_or_compress(tfidf_run, tmp_path):
     import shutil
 

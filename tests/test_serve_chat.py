@@ -8,10 +8,9 @@ import threading
 import time
 
 import pytest
-from chat_fixtures import FAQ, bag_of_words_bert, tiny_llama, write_kb
+from chat_fixtures import FAQ, build_models, chat_config
 from fastapi.testclient import TestClient
 
-from tuneforge.config import validate_config
 from tuneforge.engine.run import train
 from tuneforge.serve.generations import GenerationsFull, GenerationSlots, stream_in_thread
 
@@ -26,24 +25,7 @@ URL = "/v1/chat/completions"
 @pytest.fixture(scope="module")
 def chat_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("serve-chat")
-    models = {"bert": bag_of_words_bert(root / "bert"), "llama": tiny_llama(root / "llama"), **write_kb(root / "kb")}
-    config = validate_config(
-        {
-            "task": "chat",
-            "data": {"train": str(models["faq"])},
-            "model": {"name": str(models["bert"])},
-            "chat": {
-                "documents": str(models["docs"]),
-                "eval_queries": str(models["queries"]),
-                "generator": str(models["llama"]),
-                "max_new_tokens": 6,
-                "passage_words": 20,
-                "passage_overlap": 5,
-            },
-            "output": {"dir": str(root / "runs")},
-        }
-    )
-    return train(config).run_dir
+    return train(chat_config(build_models(root), root)).run_dir
 
 
 def _user(text: str) -> list[dict]:

@@ -116,13 +116,14 @@ def backend() -> str | None:
 
 
 def frames_digest(frames: dict) -> str:
-    """A cheap fingerprint of the prepared splits: which rows, in which order, in which split."""
-    import pandas as pd
+    """A fingerprint of the prepared splits: which rows, in which order, in which split.
 
+    Cells may be lists (multilabel labels, entity spans), which pandas' row hashing cannot take,
+    so each frame is hashed as its JSON."""
     digest = hashlib.sha256()
     for name, frame in sorted(frames.items()):
         digest.update(name.encode())
-        digest.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
+        digest.update(frame.to_json(orient="split", date_format="iso", default_handler=str).encode())
     return digest.hexdigest()
 
 

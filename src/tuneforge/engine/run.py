@@ -119,7 +119,8 @@ def train(config: RunConfig, *, resume: str | Path | None = None, callbacks: lis
     set_seed(config.train.seed)
     model_path = resolve_model(config.model.name) if task.needs_pretrained(config) else None
     data = task.prepare(config, seed=config.train.seed)
-    check_same_on_every_rank(frames_digest(data.splits()), what="the data split")
+    if world_size() > 1:
+        check_same_on_every_rank(frames_digest(data.splits()), what="the data split")
     run = RunDir(share_from_main(_start_run(config, data, task).path if is_main_process() else None))
     log_to_run_folder(run.logs_dir)
     return _execute(TrainContext(config=config, task=task, data=data, run=run, model_path=model_path, callbacks=callbacks, notes=notes))
@@ -189,7 +190,8 @@ def _resume(path: Path, *, callbacks: list | None = None) -> RunResult:
     set_seed(config.train.seed)
     log_to_run_folder(run.logs_dir)
     data = _saved_data(run, strip_html=config.data.strip_html)
-    check_same_on_every_rank(frames_digest(data.splits()), what="the saved data split")
+    if world_size() > 1:
+        check_same_on_every_rank(frames_digest(data.splits()), what="the saved data split")
     checkpoint = None
     if is_main_process():  # rank 0 picks (and cleans up); every rank resumes from the same checkpoint
         run.remove_stale_temporaries()

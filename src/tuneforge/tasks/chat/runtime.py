@@ -93,8 +93,11 @@ class ChatBot:
     # -- loading and saving ---------------------------------------------------------------------
 
     @classmethod
-    def load(cls, path: str | Path, *, generator: str | bool | None = True, use_adapter: bool = True, **_) -> ChatBot:
-        """A chat run (or its model folder). `generator`: True the saved one, False none, or another name to load."""
+    def load(
+        cls, path: str | Path, *, generator: str | bool | None = True, use_adapter: bool = True, quantize: str | None = None, **_
+    ) -> ChatBot:
+        """A chat run (or its model folder). `generator`: True the saved one, False none, or another name to load;
+        `quantize="int8"`: the generator's Linear layers as PyTorch dynamic int8 (made at load time, in about a second)."""
         from tuneforge.models.loading import load_encoder, load_tokenizer
         from tuneforge.models.registry import resolve_model
 
@@ -117,6 +120,8 @@ class ChatBot:
             adapter = folder / ADAPTER_DIR
             source = str(adapter) if generator is True and use_adapter and (adapter / "adapter_config.json").is_file() else name
             loaded = load_causal_lm(source)
+            if quantize is not None:
+                loaded = (quantize_generator(loaded[0], quantize), loaded[1])
         return cls(encoder=encoder, encoder_tokenizer=tokenizer, index=index, entries=entries, policy=policy, meta=meta, generator=loaded)
 
     def save(self, folder: str | Path) -> None:
@@ -313,6 +318,15 @@ class ChatBot:
             "stopped": stats.stopped,
         }
         yield answer
+
+
+def quantize_generator(model, how: str):
+    """Dynamic int8 of the Linear layers: weights int8, activations quantized on the fly (CPU)."""
+    if how != "int8":
+        raise ConfigError(f"quantize: only 'int8' is supported; got {how!r}")
+    import torch
+
+    return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
 def _rounded(score: float | None) -> float | None:
