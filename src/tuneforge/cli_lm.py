@@ -11,15 +11,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from tuneforge.cli_common import UsageProblem, _print_result, app
+from tuneforge.cli_common import SetOption, UsageProblem, _print_result, app
 
 
 @app.command()
 def pretrain(
     config: Annotated[Optional[Path], typer.Argument(help="YAML run config with a pretrain section.", show_default=False)] = None,
-    overrides: Annotated[
-        Optional[list[str]], typer.Option("--set", "-s", help="Override a setting: --set pretrain.max_steps=100 (repeatable).")
-    ] = None,
+    overrides: SetOption = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue an interrupted run directory.")] = None,
 ) -> None:
     """Pre-train on raw domain text: masked LM of an encoder (then `train` with model.name: RUN_DIR) or causal LM of a

@@ -33,9 +33,10 @@ from tuneforge.engine.context import TrainContext
 from tuneforge.engine.distributed import is_main_process
 from tuneforge.engine.optim import adamw
 from tuneforge.engine.throughput import training_seconds
-from tuneforge.engine.transformer import engine_trainer_class, make_trainer, wrap_lora
+from tuneforge.engine.transformer import engine_trainer_class, make_trainer
 from tuneforge.errors import DataError
 from tuneforge.models.artifact import ModelMeta
+from tuneforge.models.lora import wrap_lora
 from tuneforge.tasks.base import EncodedDataset
 from tuneforge.tasks.lm.blocks import IGNORE, BlockSettings, LanguageModelCollator, as_columns, held_out_examples, make_blocks
 from tuneforge.tasks.lm.perplexity import held_out_loss, scoring_batch_size
