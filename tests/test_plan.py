@@ -38,6 +38,7 @@ def test_grouping_by_length_pads_far_less_than_plain_shuffling():
 
 def test_calibration_is_measured_once_and_reused(tiny_bert, monkeypatch, tmp_path):
     monkeypatch.setenv("TUNEFORGE_CACHE", str(tmp_path))
+    monkeypatch.setattr(calibrate_module, "machine_busy", lambda: False)
     calls = []
     real = calibrate_module._measure_in_subprocess
     monkeypatch.setattr(calibrate_module, "_measure_in_subprocess", lambda *a: calls.append(a) or real(*a))
@@ -49,6 +50,13 @@ def test_calibration_is_measured_once_and_reused(tiny_bert, monkeypatch, tmp_pat
     assert first["peak_rss_mb"] > 100  # a whole process with torch loaded
     calibrate_module.calibration(str(tiny_bert), {**spec, "batch_size": 8})  # another batch size is another measurement
     assert len(calls) == 2
+
+    busy = {**spec, "eval_batch_size": 4}
+    monkeypatch.setattr(calibrate_module, "machine_busy", lambda: True)
+    assert calibrate_module.calibration(str(tiny_bert), busy)["busy"] is True
+    assert calibrate_module.calibration(str(tiny_bert), busy)["busy"] is True and len(calls) == 3  # still busy: reused
+    monkeypatch.setattr(calibrate_module, "machine_busy", lambda: False)
+    assert calibrate_module.calibration(str(tiny_bert), busy)["busy"] is False and len(calls) == 4  # idle now: measured again
 
 
 @pytest.fixture(scope="module")

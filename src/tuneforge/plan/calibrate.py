@@ -53,6 +53,14 @@ def machine_fingerprint() -> dict:
     }
 
 
+def machine_busy() -> bool:
+    """Other work holds more than half the cores: what is measured now would overestimate an idle run."""
+    try:
+        return os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1)
+    except OSError:
+        return False
+
+
 def _model_digest(model_path: str) -> str:
     config = Path(model_path) / "config.json"
     text = config.read_text(encoding="utf-8") if config.is_file() else model_path
@@ -64,12 +72,18 @@ def calibration(model_path: str, spec: dict, *, refresh: bool = False, progress=
     key_fields = {"model": _model_digest(model_path), "machine": machine_fingerprint(), **spec}
     key = hashlib.sha256(json.dumps(key_fields, sort_keys=True).encode()).hexdigest()[:20]
     path = cache_dir() / "plan" / f"{spec['method']}-{key}.json"
+    busy = machine_busy()
     if path.is_file() and not refresh:
-        return json.loads(path.read_text(encoding="utf-8"))
+        cached = json.loads(path.read_text(encoding="utf-8"))
+        if not cached.get("busy") or busy:  # a measurement taken on a busy machine is redone once it is idle
+            return cached
     if progress:
         progress(f"calibrating {spec['method']} on this machine (once; cached in {path.parent})")
+        if busy:
+            progress(f"the machine is busy (load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores): times will read high until it is idle")
     result = _measure_in_subprocess(model_path, spec)
     result["key"] = key_fields
+    result["busy"] = busy
     atomic_write_json(path, result)
     return result
 
