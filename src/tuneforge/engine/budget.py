@@ -93,7 +93,7 @@ def _fit_full(full, epochs: float, stats, target: float):
     """(epochs, max_rows or None, predicted seconds) of the largest full run that fits `target`, or None."""
     parts = full.breakdown
     per_epoch = max((parts["training_steps"] + parts["validation_evaluations"]) / epochs, 1e-6)
-    fixed = parts["read_and_split"] + parts["load_model"] + parts["overhead"] + parts.get("tokenize", 0.0)
+    fixed = parts["read_and_split"] + parts["load_model"] + parts["overhead"] + parts.get("tokenize", 0.0) + parts.get("startup", 0.0)
     scaled = parts.get("probe_embeddings", 0.0) + parts["test_predictions"]  # grows with rows, not with epochs
     if not full.fits_memory:
         return None

@@ -80,12 +80,27 @@ def calibration(model_path: str, spec: dict, *, refresh: bool = False, progress=
     if progress:
         progress(f"calibrating {spec['method']} on this machine (once; cached in {path.parent})")
         if busy:
-            progress(f"the machine is busy (load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores): times will read high until it is idle")
+            progress(
+                f"the machine is busy (load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores): times will read high until it is idle"
+            )
     result = _measure_in_subprocess(model_path, spec)
     result["key"] = key_fields
     result["busy"] = busy
     atomic_write_json(path, result)
     return result
+
+
+def startup_seconds(*, refresh: bool = False) -> float:
+    """How long a fresh `tuneforge` process takes to import what a run imports (measured once per machine and versions)."""
+    key = hashlib.sha256(json.dumps(machine_fingerprint(), sort_keys=True).encode()).hexdigest()[:20]
+    path = cache_dir() / "plan" / f"startup-{key}.json"
+    if path.is_file() and not refresh:
+        return float(json.loads(path.read_text(encoding="utf-8"))["seconds"])
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import tuneforge.cli, tuneforge.engine.run, transformers, sklearn"], check=True)
+    seconds = round(time.perf_counter() - started, 3)
+    atomic_write_json(path, {"seconds": seconds, "busy": machine_busy()})
+    return seconds
 
 
 def _measure_in_subprocess(model_path: str, spec: dict) -> dict:

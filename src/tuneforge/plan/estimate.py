@@ -20,7 +20,7 @@ import psutil
 
 from tuneforge.durations import parse_duration  # noqa: F401 - the planner's budgets are durations
 from tuneforge.plan.batches import file_order_batches, sorted_batches, training_batches
-from tuneforge.plan.calibrate import calibration
+from tuneforge.plan.calibrate import calibration, startup_seconds
 
 SAMPLE_TEXTS = 4000  # token lengths are measured on at most this many texts per split, then scaled
 RUN_OVERHEAD_S = {"tfidf": 4.0, "head": 6.0, "full": 8.0, "lora": 8.0}  # evaluation, plots, card, report, model save
@@ -148,7 +148,12 @@ def transformer_plan(config, task, stats: DataStats, model_path: str, method: st
         batches = sorted_batches(lengths, t.eval_batch_size) if order == "sorted" else file_order_batches(lengths, t.eval_batch_size)
         return _priced(batches, forward) * stats.scale(split)
 
-    parts = {"read_and_split": stats.prepare_seconds, "tokenize": stats.tokenize_seconds, "load_model": cal["load_seconds"]}
+    parts = {
+        "startup": startup_seconds(refresh=refresh),
+        "read_and_split": stats.prepare_seconds,
+        "tokenize": stats.tokenize_seconds,
+        "load_model": cal["load_seconds"],
+    }
     epochs, note = (None, None) if method == "head" else planned_epochs(t)
     uses_probe = method == "head" or ("head" in task.methods and (t.warm_start == "probe" or t.keep == "best"))
     if uses_probe:
@@ -195,7 +200,7 @@ def tfidf_plan(config, task, stats: DataStats, *, usd_per_hour: float) -> Method
     y = task.linear_targets(sample, data.labels)
     task.fit_linear(x, y, x[: min(n, 200)], y[: min(n, 200)], labels=data.labels, c=cfg.c, seed=0, train=config.train)
     fit_seconds = (time.perf_counter() - started) * len(data.train) / max(n, 1)
-    parts = {"read_and_split": stats.prepare_seconds, "fit": fit_seconds, "overhead": RUN_OVERHEAD_S["tfidf"]}
+    parts = {"startup": startup_seconds(), "read_and_split": stats.prepare_seconds, "fit": fit_seconds, "overhead": RUN_OVERHEAD_S["tfidf"]}
     wall = sum(parts.values())
     matrix_mb = x.nnz * 12 / 2**20 * len(data.train) / max(n, 1)  # float64 values + int32 indices
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
