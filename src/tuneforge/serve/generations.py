@@ -11,6 +11,7 @@ generation's stop event, which ends `generate` after its current token.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 
@@ -68,7 +69,10 @@ async def stream_in_thread(start: Callable[[threading.Event], Iterator], stop: t
     done = object()
 
     def put(kind, value) -> None:
-        loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
+        if stop.is_set() and kind == "item":
+            return  # nobody listens any more: let the generation wind down
+        with contextlib.suppress(RuntimeError):  # the event loop has closed (shutdown): nothing to hand the item to
+            loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
 
     def work() -> None:
         try:

@@ -257,6 +257,9 @@ class Generation:
         except GenerationsFull as exc:
             self.state.metrics.generations.labels(self.served.name).dec()
             raise ApiError(429, f"too busy: {exc}", "queue_full", {"Retry-After": "1"}) from None
+        except BaseException:  # cancelled while waiting for a slot (the client went away): it never held one
+            self.state.metrics.generations.labels(self.served.name).dec()
+            raise
         self.pieces = stream_in_thread(make, self.stop)
 
     async def next(self, request: Request | None, timeout: float):
@@ -272,7 +275,8 @@ class Generation:
         if isinstance(item, str) and self.first_piece_at is None:
             self.first_piece_at = time.perf_counter()
         if request is not None and isinstance(item, str) and await request.is_disconnected():
-            raise asyncio.CancelledError  # nobody to answer; `close` stops the generation
+            # nobody to answer: `close` stops the generation; 499 (as nginx logs it) is never seen by anyone
+            raise ApiError(499, "the client disconnected before the answer was complete", "client_disconnected")
         return item
 
     def observe(self, answer) -> None:
