@@ -41,6 +41,8 @@ def pretrain_config(path: Path, overrides: list[str]):
     config = load_config(path, overrides)
     if "task" not in config.model_fields_set:
         return load_config(path, [*overrides, "task=lm"])
-    if config.task != "lm":
+    from tuneforge.tasks import get_task
+
+    if getattr(get_task(config.task), "training_loop", None) != "language-model":
         raise UsageProblem(f"{path} is a task {config.task} config; `tuneforge pretrain` runs task lm (use `tuneforge train` for it)")
     return config

@@ -15,9 +15,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from tuneforge.errors import ConfigError
 from tuneforge.sections import (  # noqa: F401 - the sections are part of this module's interface
-    CLM_DEFAULT_MODEL,
     SEED_MAX,
-    ChatConfig,
     CostConfig,
     DataConfig,
     EmptyTextPolicy,
@@ -28,9 +26,7 @@ from tuneforge.sections import (  # noqa: F401 - the sections are part of this m
     ModelConfig,
     OutputConfig,
     ParamSpace,
-    PretrainConfig,
     PrivacyConfig,
-    RecommendConfig,
     Scheduler,
     TfidfConfig,
     TrackingConfig,
@@ -38,6 +34,7 @@ from tuneforge.sections import (  # noqa: F401 - the sections are part of this m
     TuneConfig,
     _Section,
 )
+from tuneforge.task_sections import CLM_DEFAULT_MODEL, ChatConfig, PretrainConfig, RecommendConfig  # noqa: F401
 
 SettingsT = TypeVar("SettingsT", bound=BaseModel)
 

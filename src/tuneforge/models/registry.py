@@ -68,8 +68,8 @@ def _pretrained_run(path: Path, name: str) -> str | None:
         meta = ModelMeta.read(folder)
     except RunError as exc:
         raise ConfigError(f"model.name={name!r}: {exc}") from None
-    if meta.task == "lm":
-        if meta.extra.get("objective") != "mlm":
+    if meta.kind in ("masked-lm", "causal-lm"):  # a pre-training run: what the saved model is says whether it encodes
+        if meta.kind != "masked-lm":
             raise ConfigError(
                 f"model.name={name!r}: a causal-LM pre-training run generates text (use it as the chat bot's generator); "
                 "model.name takes an encoder, such as a run with pretrain.objective mlm"
