@@ -29,24 +29,29 @@ def _vocabulary() -> list[str]:
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> Path:
     """A 2-layer BERT with a word-level vocabulary of the test data, saved like a hub model."""
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+def save_tiny_bert(folder: Path, **config) -> Path:
+    """The tiny BERT in `folder`; `config` entries override BertConfig settings (e.g. dropout off)."""
     import torch
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
-    folder = tmp_path_factory.mktemp("tiny-bert")
     vocab = folder / "vocab.txt"
     vocab.write_text("\n".join(_vocabulary()) + "\n", encoding="utf-8")
     tokenizer = BertTokenizerFast(vocab=str(vocab), do_lower_case=True)
     assert tokenizer("great phone")["input_ids"].count(tokenizer.unk_token_id) == 0, "tiny tokenizer lost its vocabulary"
     torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(_vocabulary()),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    BertModel(config).save_pretrained(folder, safe_serialization=True)
+    settings = {
+        "vocab_size": len(_vocabulary()),
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "max_position_embeddings": 128,
+        **config,
+    }
+    BertModel(BertConfig(**settings)).save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
     return folder
 

@@ -24,7 +24,7 @@ from tuneforge.errors import ConfigError
 from tuneforge.launch import Launch, launcher_env, strip_launcher_flags, torchrun_command
 from tuneforge.rundir import RunDir
 
-from conftest import _vocabulary, run_cli, write_config
+from conftest import run_cli, save_tiny_bert, write_config
 
 # 48 training rows / global batch 8 = 6 steps an epoch; checkpoints every 2 steps
 SETTINGS = dict(method="full", epochs=2, batch_size=8, checkpoint_every=2, keep_checkpoints=10, early_stopping_patience=None)
@@ -162,26 +162,8 @@ def test_ranks_that_disagree_on_the_data_split_all_stop_with_a_clear_error(tmp_p
 
 @pytest.fixture(scope="module")
 def bert_without_dropout(tmp_path_factory) -> Path:
-    import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    folder = tmp_path_factory.mktemp("tiny-bert-no-dropout")
-    vocab = folder / "vocab.txt"
-    vocab.write_text("\n".join(_vocabulary()) + "\n", encoding="utf-8")
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(_vocabulary()),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-    )
-    BertModel(config).save_pretrained(folder, safe_serialization=True)
-    BertTokenizerFast(vocab=str(vocab), do_lower_case=True).save_pretrained(folder)
-    return folder
+    """The tiny BERT with dropout off: each process would draw its own dropout masks."""
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny-bert-no-dropout"), hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
 
 
 def _free_port() -> int:
