@@ -3,19 +3,23 @@
     python benchmarks/chat_speed.py [--run RUN] [--queries 12] [--max-new-tokens 48]
 
 Without `--run`, one chat run is built from examples/faq-bot.yaml (no fine-tuning,
-`--max-documents` articles). The questions are the test queries about BBC articles
-(`bundled:chat-eval`, kind `document`); every variant answers from the same
-prompt (the bot's retrieved passages, its chat template), greedy, up to
-`--max-new-tokens` tokens:
+`--max-documents` articles). The questions are the in-scope test queries of
+`bundled:chat-eval` (kinds `--kinds`, default document and faq: 43 queries), each
+answered by the generator from the bot's retrieved passages (FAQ shortcut and handoff
+off, so every query exercises the generator); every variant answers from the same
+prompt, greedy, up to `--max-new-tokens` tokens:
 
 - `plain generate`: `model.generate(input_ids, max_new_tokens=N)` with the library's
-  defaults, fp32 — what a hand-written script does; its time to first token is a
-  separate `generate` of one token (the prompt's prefill);
-- `tuneforge ask`: `ChatBot.answer` (streamed generation with the KV cache);
-- `tuneforge ask, int8`: the same with the generator quantized (`ChatBot.load(quantize="int8")`).
+  defaults (dynamic KV cache, fp32) — what a hand-written script does; its time to first
+  token is a separate `generate` of one token (the prompt's prefill);
+- `tuneforge ask`: `ChatBot.answer` (streamed generation, preallocated static KV cache);
+- `tuneforge ask, int8`: the same with the generator's `int8` recipe
+  (`tuneforge compress RUN --methods int8`, or `ChatBot.load(variant="int8")`; see
+  src/tuneforge/models/causal_speed.py: int8 MLP gate/up projections, bf16 output layer).
 
-Prints tokens/s, time to first token and answer token-F1 against the references,
-and the ratio to plain generate; writes benchmarks/results/chat_speed.json.
+Prints tokens/s, time to first token, answer token-F1 against the references, the share
+of answers identical to plain generate's, and the speed ratio to plain generate; writes
+benchmarks/results/chat_speed.json.
 """
 
 from __future__ import annotations
@@ -79,7 +83,8 @@ def plain_generate(model, tokenizer, prompt: list[int], max_new_tokens: int) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", help="an existing chat run with a generator")
-    parser.add_argument("--queries", type=int, default=12)
+    parser.add_argument("--queries", type=int, default=0, help="at most this many queries (0: all)")
+    parser.add_argument("--kinds", default="document,faq", help="query kinds of bundled:chat-eval to answer")
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--max-documents", type=int, default=100)
     parser.add_argument("--runs-dir", default="/tmp/chat-speed-runs")
@@ -94,14 +99,15 @@ def main() -> None:
 
     run = Path(args.run) if args.run else build_run(args)
     queries = load_chat_eval()
-    queries = queries[(queries["kind"] == "document") & (queries["split"] == "test")].head(args.queries)
-    bot = ChatBot.load(run)
-    int8 = ChatBot.load(run, quantize="int8")
+    queries = queries[queries["kind"].isin(args.kinds.split(",")) & (queries["split"] == "test")]
+    queries = queries.head(args.queries) if args.queries else queries
+    bot = ChatBot.load(run, variant="original")
+    int8 = ChatBot.load(run, variant="original", quantize="int8")
     rows: dict[str, list[dict]] = {"plain generate": [], "tuneforge ask": [], "tuneforge ask, int8": []}
     for question, reference in zip(queries["text"], queries["label"]):
         prompt = prompt_for(bot, question)
         plain = plain_generate(bot.model, bot.tokenizer, prompt, args.max_new_tokens)
-        rows["plain generate"].append({**plain, "f1": token_f1(plain["text"], reference)})
+        rows["plain generate"].append({**plain, "f1": token_f1(plain["text"], reference), "same_as_plain": True})
         for name, which in (("tuneforge ask", bot), ("tuneforge ask, int8", int8)):
             answer = which.with_policy(use_faq=False, handoff_threshold=-1.0).answer(
                 [{"role": "user", "content": question}], max_tokens=args.max_new_tokens
@@ -113,6 +119,7 @@ def main() -> None:
                     "tokens_per_s": answer.timings.get("tokens_per_s"),
                     "tokens": answer.usage["completion_tokens"],
                     "f1": token_f1(answer.text, reference),
+                    "same_as_plain": answer.text == plain["text"],
                 }
             )
         print(f"{question[:60]!r}: " + ", ".join(f"{k} {v[-1]['tokens_per_s'] or 0:.1f} tok/s" for k, v in rows.items()), flush=True)
@@ -127,15 +134,19 @@ def main() -> None:
             "ttft_s": mean([r["ttft_s"] for r in results]),
             "answer_f1": mean([r["f1"] for r in results]),
             "tokens": mean([r["tokens"] for r in results]),
+            "same_as_plain": mean([float(r["same_as_plain"]) for r in results]),
         }
         for name, results in rows.items()
     }
     base = summary["plain generate"]["tokens_per_s"]
     for values in summary.values():
         values["speed_vs_plain"] = round(values["tokens_per_s"] / base, 3) if base and values["tokens_per_s"] else None
-    print(f"\n{'variant':<22}{'tokens/s':>10}{'x plain':>9}{'TTFT s':>9}{'answer F1':>11}")
+    print(f"\n{'variant':<22}{'tokens/s':>10}{'x plain':>9}{'TTFT s':>9}{'answer F1':>11}{'same':>7}")
     for name, v in summary.items():
-        print(f"{name:<22}{v['tokens_per_s']:>10.1f}{v['speed_vs_plain']:>9.2f}{v['ttft_s']:>9.3f}{v['answer_f1']:>11.3f}")
+        print(
+            f"{name:<22}{v['tokens_per_s']:>10.1f}{v['speed_vs_plain']:>9.2f}{v['ttft_s']:>9.3f}"
+            f"{v['answer_f1']:>11.3f}{v['same_as_plain']:>7.2f}"
+        )
     report = {
         "run": str(run),
         "queries": len(queries),

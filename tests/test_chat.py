@@ -156,10 +156,11 @@ def test_an_int8_generator_is_made_at_load_time_and_answers(run_dir):
     import torch
 
     bot = ChatBot.load(run_dir, quantize="int8")
-    assert any(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in bot.model.modules())
+    quantized = [name for name, m in bot.model.named_modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)]
+    assert sorted({name.rsplit(".", 1)[-1] for name in quantized}) == ["gate_proj", "up_proj"] and len(quantized) == 4
     answer = _ask(bot, BATTERY, max_tokens=3)
     assert answer.mode == "generated" and answer.usage["completion_tokens"] == 3
-    with pytest.raises(ConfigError, match="only 'int8'"):
+    with pytest.raises(ConfigError, match="quantize: one of int8; got 'int4'"):
         ChatBot.load(run_dir, quantize="int4")
 
 

@@ -209,14 +209,15 @@ def serve(
 
 @app.command()
 def compress(
-    run_dir: Annotated[Path, typer.Argument(help="A full or lora run directory.")],
+    run_dir: Annotated[Path, typer.Argument(help="A full or lora run directory, or a chat run with a generator.")],
     methods: Annotated[
-        str,
+        Optional[str],
         typer.Option(
-            help="Comma-separated: onnx, int8 (ONNX Runtime), torch-int8, distill, prune (= prune-heads + prune-magnitude). "
-            "onnx/int8/torch-int8 also apply to the distill and prune-heads students."
+            help="Comma-separated: onnx, int8 (ONNX Runtime), torch-int8, distill, prune (= prune-heads + prune-magnitude); "
+            "onnx/int8/torch-int8 also apply to the distill and prune-heads students. Default onnx,int8. "
+            "Chat runs: int8 (the generator, made at load time)."
         ),
-    ] = "onnx,int8",
+    ] = None,
     budget: Annotated[Optional[float], typer.Option(help="Accuracy points the recommended variant may lose (default 0.5).")] = None,
     overrides: SetOption = None,
 ) -> None:
@@ -226,10 +227,18 @@ def compress(
     """
     from tuneforge.compress.run import compress_run
     from tuneforge.compress.settings import load_compress_settings
+    from tuneforge.rundir import RunDir
 
     settings = load_compress_settings(overrides, accuracy_budget=budget)
-    report = compress_run(run_dir, methods=[m.strip() for m in methods.split(",") if m.strip()], settings=settings)
+    names = None if methods is None else [m.strip() for m in methods.split(",") if m.strip()]
+    report = compress_run(run_dir, methods=names, settings=settings)
     budget = settings.accuracy_budget
+    if report.get("task") == "chat":
+        from tuneforge.cli_chat import print_chat_tradeoffs
+
+        print_chat_tradeoffs(report)
+        print(RunDir(run_dir).compress_dir)
+        return
     table = Table(
         box=box.SIMPLE_HEAD,
         pad_edge=False,
@@ -253,8 +262,6 @@ def compress(
     out.print("p50/p95: latency at batch 1; texts/s: batch 32; F1: macro-F1; agree: same prediction as the original")
     out.print(table)
     out.print(f"recommended (fastest within {budget} accuracy points): {report['recommended']}")
-    from tuneforge.rundir import RunDir
-
     print(RunDir(run_dir).compress_dir)
 
 

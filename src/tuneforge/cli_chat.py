@@ -24,13 +24,16 @@ def ask(
     ] = None,
     temperature: Annotated[float, typer.Option(min=0, max=2, help="0: greedy (reproducible); higher: more varied.")] = 0.0,
     no_generator: Annotated[bool, typer.Option("--no-generator", help="FAQ answers and handoffs only (no generation).")] = False,
+    variant: Annotated[
+        str, typer.Option(help="original, auto (what `tuneforge compress` recommended, if it ran) or a variant such as int8.")
+    ] = "auto",
 ) -> None:
     """Answer one question; prints the answer as JSON (text, mode, handoff and reason, sources, usage, timings)."""
     from tuneforge.tasks.chat.runtime import ChatBot
 
     if not question.strip():
         raise UsageProblem("QUESTION is empty")
-    bot = ChatBot.load(run_dir, generator=not no_generator)
+    bot = ChatBot.load(run_dir, generator=not no_generator, variant=variant)
     answer = bot.answer([{"role": "user", "content": question}], max_tokens=max_tokens, temperature=temperature)
     print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
 
@@ -42,13 +45,16 @@ def chat(
         Optional[int], typer.Option(min=1, max=4096, help="Longest generated answer (default chat.max_new_tokens).")
     ] = None,
     temperature: Annotated[float, typer.Option(min=0, max=2, help="0: greedy (reproducible); higher: more varied.")] = 0.0,
+    variant: Annotated[
+        str, typer.Option(help="original, auto (what `tuneforge compress` recommended, if it ran) or a variant such as int8.")
+    ] = "auto",
 ) -> None:
     """Talk to a chat run: answers stream as they are written, sources follow; the conversation is remembered.
 
     Type /reset to forget the conversation, /exit (or Ctrl-D) to leave."""
     from tuneforge.tasks.chat.runtime import Answer, ChatBot
 
-    bot = ChatBot.load(run_dir)
+    bot = ChatBot.load(run_dir, variant=variant)
     err.print(f"chat with {run_dir} — /reset forgets the conversation, /exit or Ctrl-D leaves")
     history: list[dict] = []
     while True:
@@ -132,3 +138,33 @@ def kb(
     bot.save(folder)
     err.print(f"{before} entries before, {len(bot.entries)} now")
     print(folder)
+
+
+def print_chat_tradeoffs(report: dict) -> None:
+    """The table `tuneforge compress` prints for a chat run."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+        title=f"generator variants on {report['split_rows']} {report['split']} queries (* recommended)",
+    )
+    table.add_column("variant", no_wrap=True)
+    for header in ("tokens/s", "TTFT s", "answer F1", "ROUGE-L", "grounded", "same answer"):
+        table.add_column(header, justify="right", no_wrap=True)
+    fmt = lambda v, spec: "n/a" if v is None else format(v, spec)  # noqa: E731
+    for r in report["variants"]:
+        table.add_row(
+            r["variant"] + (" *" if r["variant"] == report["recommended"] else ""),
+            fmt(r["tokens_per_s"], ".1f"),
+            fmt(r["ttft_mean_s"], ".2f"),
+            fmt(r["token_f1"], ".3f"),
+            fmt(r["rouge_l"], ".3f"),
+            fmt(r["groundedness"], ".3f"),
+            fmt(r["same_answer"], ".2f"),
+        )
+    out.print(table)
+    budget = report["accuracy_budget_points"]
+    out.print(f"recommended (fastest within {budget} answer-F1 points of the original): {report['recommended']}")

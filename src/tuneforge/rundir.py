@@ -263,8 +263,8 @@ class RunDir:
 def find_model_dir(path: str | Path, variant: str | None = None) -> Path:
     """Accept a run directory or a model folder itself (one holding tuneforge.json)."""
     path = Path(path)
-    if variant in (None, "original") and (path / META_FILE).is_file():
-        return path
+    if variant in (None, "original", "auto") and (path / META_FILE).is_file():
+        return path  # a model folder itself: it has no compressed variants
     return RunDir(path).model_for(variant)
 
 

@@ -54,16 +54,24 @@ def plan_variants(methods: list[str]) -> list[tuple[str, str, str]]:
     return plan
 
 
-def compress_run(run_dir: str | Path, *, methods: list[str], settings: CompressSettings | None = None) -> dict:
-    """Build and measure the requested variants; returns the trade-off report."""
+DEFAULT_METHODS = ["onnx", "int8"]
+
+
+def compress_run(run_dir: str | Path, *, methods: list[str] | None = None, settings: CompressSettings | None = None) -> dict:
+    """Build and measure the requested variants (None: the task's defaults); returns the trade-off report."""
     settings = settings or CompressSettings()
     run = RunDir.open(run_dir)
-    plan = plan_variants(parse_methods(methods))
     for name in run.remove_stale_temporaries():
         logger.info("removed %s, left by an interrupted run", name)
     model_dir = run.model_for("original")
     meta = ModelMeta.read(model_dir)
     task = get_task(meta.task)
+    own = task.compressor()
+    if own is not None:
+        report = own(run, methods, settings)  # None: the task's own defaults
+        _refresh_report(run)
+        return report
+    plan = plan_variants(parse_methods(DEFAULT_METHODS if methods is None else methods))
     if not task.compressible:
         raise CompressionError(
             f"{run.path}: compression works on tasks whose models it can measure (classify); this is a {meta.task!r} run"
@@ -101,10 +109,14 @@ def compress_run(run_dir: str | Path, *, methods: list[str], settings: CompressS
     }
     atomic_write_json(run.tradeoffs_file, report)
     plot_tradeoffs(rows, report["recommended"], run.tradeoffs_plot)
+    _refresh_report(run)
+    return report
+
+
+def _refresh_report(run: RunDir) -> None:
     from tuneforge.analysis.report import write_report
 
     write_report([run.path])  # the run's page now shows the trade-offs too
-    return report
 
 
 def _teacher(run: RunDir, model_dir: Path, meta: ModelMeta, settings: CompressSettings) -> Teacher:

@@ -10,7 +10,9 @@ from tuneforge.config import load_section
 class CompressSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    accuracy_budget: float = Field(0.5, ge=0, le=100, description="Accuracy points the recommended variant may lose.")
+    accuracy_budget: float = Field(
+        0.5, ge=0, le=100, description="Accuracy points (answer-F1 points for chat runs) the recommended variant may lose."
+    )
     student_layers: int | None = Field(None, ge=1, description="Layers of the distilled student; default half the teacher's.")
     epochs: float = Field(3.0, gt=0, le=100, description="Distillation epochs over the run's training split.")
     recover_epochs: float = Field(1.0, ge=0, le=100, description="Distillation epochs that let a pruned model recover (0: none).")
@@ -23,6 +25,9 @@ class CompressSettings(BaseModel):
     importance_texts: int = Field(512, ge=1, description="Training texts used to score head importance.")
     latency_texts: int = Field(100, ge=1, description="Texts timed one by one for the batch-1 latency.")
     seed: int = Field(0, description="Seed of distillation and recovery training.")
+    chat_queries: int | None = Field(
+        None, ge=1, description="Chat runs: answer only the first N held-out queries per variant (default all)."
+    )
 
 
 def load_compress_settings(overrides: list[str] | None = None, **values) -> CompressSettings:

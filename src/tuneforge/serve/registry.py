@@ -98,7 +98,7 @@ def load_models(specs: list[tuple[str, Path]], settings: ServeSettings, metrics:
                 long_texts=settings.long_texts,
             )
         else:
-            predictor = task.load_runtime(run_dir)
+            predictor = task.load_runtime(run_dir, variant=settings.variant)
         info = _run_info(run_dir)
         info["variant"] = predictor.meta.extra.get("variant", "original")
         if getattr(task, "generates", False):  # answers are generated a few at a time, not batched

@@ -79,8 +79,13 @@ class Task(ABC):
         """Why `predict` and `serve` cannot use this task's saved model `meta`, or None when they can."""
         return None
 
-    def load_runtime(self, path, *, batch_size: int = 32):
+    def load_runtime(self, path, *, batch_size: int = 32, variant: str | None = None):
         """What `evaluate` scores with; None: a `Predictor` (every text task)."""
+        return None
+
+    def compressor(self):
+        """`(run, methods, settings) -> trade-off report` for tasks with their own compressed variants;
+        None: `tuneforge compress` builds the classifier variants (ONNX, int8, distillation, pruning)."""
         return None
 
     def load_eval_frame(self, path, config, runtime) -> pd.DataFrame:

@@ -1,6 +1,6 @@
 """Prompts and streamed generation for the bot's generator (any causal LM with a chat template).
 
-Generation runs `model.generate` (KV cache on, the default) in a worker thread and
+Generation runs `model.generate` (with a preallocated KV cache where the model supports one) in a worker thread and
 hands text pieces over through `TextIteratorStreamer`; a stopping criterion watches
 a `threading.Event`, so a client that goes away stops its generation at the next token.
 """
@@ -115,6 +115,8 @@ def stream_generate(
     import torch
     from transformers import StoppingCriteriaList, TextIteratorStreamer
 
+    from tuneforge.models.causal_speed import static_cache_kwargs
+
     stop_event = stop_event or threading.Event()
     own_stop = threading.Event()  # set when the consumer goes away, so the thread ends too
     streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
@@ -126,6 +128,7 @@ def stream_generate(
         "streamer": streamer,
         "stopping_criteria": StoppingCriteriaList([_StopOnEvent(stop_event), _StopOnEvent(own_stop)]),
         "pad_token_id": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
+        **static_cache_kwargs(model),
     }
     if temperature > 0:
         kwargs.update(do_sample=True, temperature=temperature)

@@ -94,18 +94,29 @@ class ChatBot:
 
     @classmethod
     def load(
-        cls, path: str | Path, *, generator: str | bool | None = True, use_adapter: bool = True, quantize: str | None = None, **_
+        cls,
+        path: str | Path,
+        *,
+        generator: str | bool | None = True,
+        use_adapter: bool = True,
+        quantize: str | None = None,
+        variant: str | None = None,
+        **_,
     ) -> ChatBot:
         """A chat run (or its model folder). `generator`: True the saved one, False none, or another name to load;
-        `quantize="int8"`: the generator's Linear layers as PyTorch dynamic int8 (made at load time, in about a second)."""
+        `variant`: original, auto (the one `tuneforge compress` recommended), or a compressed variant such as int8;
+        `quantize="int8"`: the generator made faster at load time (about a second; see models/causal_speed.py)."""
         from tuneforge.models.loading import load_encoder, load_tokenizer
         from tuneforge.models.registry import resolve_model
 
-        folder = find_model_dir(path)
+        folder = find_model_dir(path, variant)
         meta = ModelMeta.read(folder)
         if meta.task != "chat":
             raise ConfigError(f"{folder} is a {meta.task} model, not a chat bot")
         extra = meta.extra
+        quantize = quantize or extra.get("quantize")
+        if extra.get("files_in"):  # a compressed variant is a recipe applied at load time to the original's files
+            folder = (folder / extra["files_in"]).resolve()
         index = VectorIndex.load(folder / INDEX_DIR)
         entries = read_entries(folder / INDEX_DIR / ENTRIES_FILE)
         encoder_path = resolve_model(meta.base_model)
@@ -121,7 +132,9 @@ class ChatBot:
             source = str(adapter) if generator is True and use_adapter and (adapter / "adapter_config.json").is_file() else name
             loaded = load_causal_lm(source)
             if quantize is not None:
-                loaded = (quantize_generator(loaded[0], quantize), loaded[1])
+                from tuneforge.models.causal_speed import speed_up
+
+                speed_up(loaded[0], quantize)
         return cls(encoder=encoder, encoder_tokenizer=tokenizer, index=index, entries=entries, policy=policy, meta=meta, generator=loaded)
 
     def save(self, folder: str | Path) -> None:
@@ -318,15 +331,6 @@ class ChatBot:
             "stopped": stats.stopped,
         }
         yield answer
-
-
-def quantize_generator(model, how: str):
-    """Dynamic int8 of the Linear layers: weights int8, activations quantized on the fly (CPU)."""
-    if how != "int8":
-        raise ConfigError(f"quantize: only 'int8' is supported; got {how!r}")
-    import torch
-
-    return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
 def _rounded(score: float | None) -> float | None:

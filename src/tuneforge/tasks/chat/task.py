@@ -124,10 +124,15 @@ class ChatTask:
     def unservable(self, meta) -> str | None:
         return None  # served at /v1/chat/completions
 
-    def load_runtime(self, path, *, batch_size: int = 32):
+    def load_runtime(self, path, *, batch_size: int = 32, variant: str | None = None):
         from tuneforge.tasks.chat.runtime import ChatBot
 
-        return ChatBot.load(path)
+        return ChatBot.load(path, variant=variant)
+
+    def compressor(self):
+        from tuneforge.tasks.chat.compress import compress_chat
+
+        return compress_chat
 
     def load_eval_frame(self, path, config, runtime) -> pd.DataFrame:
         from tuneforge.tasks.chat.queries import read_queries

@@ -57,7 +57,7 @@ class LanguageModelTask(Task):
         self.check(config)
         return prepare_data(config.data, seed=seed, task=self, read=read_corpus)
 
-    def load_runtime(self, path, *, batch_size: int = 32):
+    def load_runtime(self, path, *, batch_size: int = 32, variant: str | None = None):  # no compressed variants
         from tuneforge.tasks.lm.runtime import LanguageModel
 
         return LanguageModel.load(path, batch_size=batch_size)

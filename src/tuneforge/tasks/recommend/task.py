@@ -108,7 +108,7 @@ class RecommendTask:
     def unservable(self, meta) -> str | None:
         return None
 
-    def load_runtime(self, path, *, batch_size: int = 32):
+    def load_runtime(self, path, *, batch_size: int = 32, variant: str | None = None):  # no compressed variants
         from tuneforge.tasks.recommend.runtime import Recommender
 
         return Recommender.load(path)
