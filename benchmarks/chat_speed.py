@@ -12,7 +12,8 @@ prompt, greedy, up to `--max-new-tokens` tokens:
 - `plain generate`: `model.generate(input_ids, max_new_tokens=N)` with the library's
   defaults (dynamic KV cache, fp32) — what a hand-written script does; its time to first
   token is a separate `generate` of one token (the prompt's prefill);
-- `tuneforge ask`: `ChatBot.answer` (streamed generation, preallocated static KV cache);
+- `tuneforge ask`: `ChatBot.answer` (streamed generation, preallocated static KV cache, the
+  prompt read on all threads and the tokens after it generated on `chat.decode_threads`, 1);
 - `tuneforge ask, int8`: the same with the generator's `int8` recipe
   (`tuneforge compress RUN --methods int8`, or `ChatBot.load(variant="int8")`; see
   src/tuneforge/models/causal_speed.py: int8 MLP gate/up projections, bf16 output layer).

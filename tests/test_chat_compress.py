@@ -1,4 +1,4 @@
-"""Faster generators for chat runs: the int8 recipe, the static KV cache, and `tuneforge compress` on a chat run."""
+"""Faster generators for chat runs: the int8 recipe, the static KV cache, decode threads, `tuneforge compress` on a chat run."""
 
 from __future__ import annotations
 
@@ -131,3 +131,20 @@ def test_chat_compress_refuses_unknown_methods_and_bots_without_a_generator(run_
     faq_only = train(chat_config(models, tmp_path, generator="none")).run_dir
     with pytest.raises(RunError, match="no generator"):
         compress_run(faq_only, methods=["int8"], settings=CompressSettings(chat_queries=2))
+
+
+def test_tokens_after_the_prompt_are_generated_on_decode_threads_and_the_setting_is_restored(run_dir, monkeypatch):
+    bot = ChatBot.load(run_dir)
+    assert bot.policy.decode_threads == 1  # the config default, saved with the policy
+    before = torch.get_num_threads()
+    calls = []
+    real = torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (calls.append(n), real(n)))
+    prompt = bot.tokenizer("the zephyr battery lasts two days", add_special_tokens=False)["input_ids"]
+    *_, stats = stream_generate(bot.model, bot.tokenizer, prompt, max_new_tokens=4, temperature=0.0, decode_threads=1)
+    assert stats.completion_tokens == 4
+    assert calls == [before, 1, before]  # prefill with the caller's threads, then 1, then back
+    assert torch.get_num_threads() == before
+    calls.clear()
+    *_, stats = stream_generate(bot.model, bot.tokenizer, prompt, max_new_tokens=4, temperature=0.0, decode_threads=0)
+    assert calls == [before, before]  # 0: the caller's threads throughout

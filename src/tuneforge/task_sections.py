@@ -106,6 +106,13 @@ class ChatConfig(_Section):
         "smollm2-135m", description="Causal LM that writes answers: packaged alias, folder, hub id, a pretrain run; 'none': FAQ only."
     )
     max_new_tokens: int = Field(96, ge=1, le=4096, description="Longest generated answer, in tokens.")
+    decode_threads: int = Field(
+        1,
+        ge=0,
+        le=1024,
+        description="CPU threads that generate tokens after the prompt is read (which uses all); 0: all. One token of a small "
+        "model is memory-bound, so extra threads only add synchronisation; raise it for generators above ~1B parameters.",
+    )
     max_history_tokens: int = Field(384, ge=0, description="Conversation history kept in the query and the prompt, in tokens.")
     max_passage_tokens: int = Field(600, ge=32, description="Tokens of retrieved passages put in the prompt (the rest is cut).")
     faq_threshold: float | None = Field(

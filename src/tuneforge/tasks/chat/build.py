@@ -132,6 +132,7 @@ def _policy(chat, faq: float, handoff: float) -> Policy:
         top_k=chat.top_k,
         max_history_tokens=chat.max_history_tokens,
         max_new_tokens=chat.max_new_tokens,
+        decode_threads=chat.decode_threads,
         max_passage_tokens=chat.max_passage_tokens,
         encoder_max_length=chat.encoder_max_length,
     )

@@ -96,6 +96,22 @@ class GenerationStats:
     pieces: list[str] = field(default_factory=list)
 
 
+class _DecodeThreads:
+    """A StoppingCriteria that never stops: after the prompt's prefill (its first call) it sets this thread's
+    torch threads to `threads` for the token-by-token rest, which at batch 1 is memory-bound."""
+
+    def __init__(self, threads: int):
+        self.threads, self.done = threads, False
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        if not self.done:
+            torch.set_num_threads(self.threads)
+            self.done = True
+        return torch.zeros((input_ids.shape[0],), dtype=torch.bool, device=input_ids.device)
+
+
 class _StopOnEvent:
     """A StoppingCriteria that ends generation once `event` is set (checked after every token)."""
 
@@ -109,9 +125,19 @@ class _StopOnEvent:
 
 
 def stream_generate(
-    model, tokenizer, prompt_ids: list[int], *, max_new_tokens: int, temperature: float, stop_event: threading.Event | None = None
+    model,
+    tokenizer,
+    prompt_ids: list[int],
+    *,
+    max_new_tokens: int,
+    temperature: float,
+    stop_event: threading.Event | None = None,
+    decode_threads: int = 0,
 ) -> Iterator[str | GenerationStats]:
-    """Yield decoded text pieces as they come, then one `GenerationStats`."""
+    """Yield decoded text pieces as they come, then one `GenerationStats`.
+
+    The prompt is read with the caller's torch threads; `decode_threads` (0: the same) generate the rest.
+    torch's thread count is per OS thread once set, so this changes only the generation thread."""
     import torch
     from transformers import StoppingCriteriaList, TextIteratorStreamer
 
@@ -126,7 +152,9 @@ def stream_generate(
         "attention_mask": torch.ones_like(input_ids),
         "max_new_tokens": max_new_tokens,
         "streamer": streamer,
-        "stopping_criteria": StoppingCriteriaList([_StopOnEvent(stop_event), _StopOnEvent(own_stop)]),
+        "stopping_criteria": StoppingCriteriaList(
+            [_StopOnEvent(stop_event), _StopOnEvent(own_stop), *([_DecodeThreads(decode_threads)] if decode_threads else [])]
+        ),
         "pad_token_id": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
         **static_cache_kwargs(model),
     }
@@ -136,13 +164,18 @@ def stream_generate(
         kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
     result: dict = {}
 
+    threads = torch.get_num_threads()  # the caller's: the prompt's prefill uses them
+
     def work():
+        torch.set_num_threads(threads)
         try:
             with torch.inference_mode():
                 result["output"] = model.generate(**kwargs)
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread below
             result["error"] = exc
             streamer.end()
+        finally:
+            torch.set_num_threads(threads)  # also the default of threads started later: leave it as it was
 
     stats = GenerationStats(prompt_tokens=len(prompt_ids))
     started = time.perf_counter()

@@ -70,6 +70,7 @@ class Policy:
     top_k: int = 3
     max_history_tokens: int = 384
     max_new_tokens: int = 96
+    decode_threads: int = 1  # threads after the prompt's prefill (0: all); see ChatConfig.decode_threads
     max_passage_tokens: int = 600
     encoder_max_length: int = 256
     use_faq: bool = True  # answer close FAQ matches verbatim
@@ -307,7 +308,13 @@ class ChatBot:
             max_tokens = min(max_tokens, window - len(prompt))
         stats: GenerationStats | None = None
         for item in stream_generate(
-            self.model, self.tokenizer, prompt, max_new_tokens=max_tokens, temperature=temperature, stop_event=stop_event
+            self.model,
+            self.tokenizer,
+            prompt,
+            max_new_tokens=max_tokens,
+            temperature=temperature,
+            stop_event=stop_event,
+            decode_threads=self.policy.decode_threads,
         ):
             if isinstance(item, GenerationStats):
                 stats = item
