@@ -95,7 +95,7 @@ def main() -> None:
     import numpy as np
 
     from tuneforge.data.bundled import load_chat_eval
-    from tuneforge.tasks.chat.metrics import token_f1
+    from tuneforge.tasks.chat.metrics import paired_difference, token_f1
     from tuneforge.tasks.chat.runtime import ChatBot
 
     run = Path(args.run) if args.run else build_run(args)
@@ -139,14 +139,19 @@ def main() -> None:
         }
         for name, results in rows.items()
     }
+    plain_f1 = [r["f1"] for r in rows["plain generate"]]
+    for name, results in rows.items():
+        summary[name]["f1_vs_plain"] = paired_difference([r["f1"] for r in results], plain_f1)
     base = summary["plain generate"]["tokens_per_s"]
     for values in summary.values():
         values["speed_vs_plain"] = round(values["tokens_per_s"] / base, 3) if base and values["tokens_per_s"] else None
-    print(f"\n{'variant':<22}{'tokens/s':>10}{'x plain':>9}{'TTFT s':>9}{'answer F1':>11}{'same':>7}")
+    print(f"\n{'variant':<22}{'tokens/s':>10}{'x plain':>9}{'TTFT s':>9}{'answer F1':>11}{'F1 - plain [95% CI]':>26}{'same':>7}")
     for name, v in summary.items():
+        d = v["f1_vs_plain"]
+        diff = f"{d['mean']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
         print(
-            f"{name:<22}{v['tokens_per_s']:>10.1f}{v['speed_vs_plain']:>9.2f}{v['ttft_s']:>9.3f}"
-            f"{v['answer_f1']:>11.3f}{v['same_as_plain']:>7.2f}"
+            f"{name:<22}{v['tokens_per_s']:>10.1f}{v['speed_vs_plain']:>9.2f}{v['ttft_s']:>9.3f}{v['answer_f1']:>11.3f}"
+            f"{diff:>26}{v['same_as_plain']:>7.2f}"
         )
     report = {
         "run": str(run),

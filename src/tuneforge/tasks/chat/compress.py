@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 def compress_chat(run: RunDir, methods: list[str] | None, settings) -> dict:
     """Write the variants named in `methods` (from `RECIPES`; None: all), measure them and the original, recommend one."""
     from tuneforge.tasks.chat.evaluation import answer_records, summarize
+    from tuneforge.tasks.chat.metrics import paired_difference
     from tuneforge.tasks.chat.runtime import ChatBot
 
     methods = list(RECIPES) if methods is None else methods
@@ -49,12 +50,13 @@ def compress_chat(run: RunDir, methods: list[str] | None, settings) -> dict:
         with atomic_dir(run.variant_dir(recipe)) as tmp:
             extra = {**meta.extra, "variant": recipe, "quantize": recipe, "files_in": "../../model"}
             replace(meta, extra=extra).write(tmp)
-    rows, answers = [], {}
+    rows, answers, f1s = [], {}, {}
     for variant in ["original", *methods]:
         # every query goes to the generator (no FAQ shortcut, no handoff): that is what the variants change
         bot = ChatBot.load(run.path, variant=variant).with_policy(use_faq=False, handoff_threshold=-1.0)
         records = answer_records(bot, frame, progress=f"{variant}: answering {len(frame)} {split} queries")
         answers[variant] = [r["answer"] for r in records]
+        f1s[variant] = [r["token_f1"] for r in records]
         metrics = summarize(records)
         rows.append(
             {
@@ -67,6 +69,7 @@ def compress_chat(run: RunDir, methods: list[str] | None, settings) -> dict:
                 "groundedness": metrics["groundedness"],
                 "same_answer": round(float(np.mean([a == b for a, b in zip(answers[variant], answers["original"])])), 4),
                 "generated": metrics["modes"]["generated"],
+                "token_f1_vs_original": paired_difference(f1s[variant], f1s["original"]),
             }
         )
         logger.info("%s", rows[-1])

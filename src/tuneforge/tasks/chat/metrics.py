@@ -121,3 +121,22 @@ def handoff_scores(out_of_scope: list[bool], handed_over: list[bool]) -> dict[st
     recall = tp / actual if actual else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"handoff_precision": precision, "handoff_recall": recall, "handoff_f1": f1}
+
+
+def paired_difference(variant: list[float], original: list[float], *, rounds: int = 2000, seed: int = 0) -> dict:
+    """Mean of variant - original over the same queries with a 95 % percentile-bootstrap interval: on a few dozen
+    queries answer F1 moves by several points on noise alone, so a difference is read against its interval."""
+    import numpy as np
+
+    diff = np.asarray(variant, dtype=float) - np.asarray(original, dtype=float)
+    if diff.size == 0:
+        return {"mean": None, "ci95": None, "better": 0, "worse": 0}
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, diff.size, (rounds, diff.size))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return {
+        "mean": round(float(diff.mean()), 4),
+        "ci95": [round(float(low), 4), round(float(high), 4)],
+        "better": int((diff > 0).sum()),
+        "worse": int((diff < 0).sum()),
+    }
