@@ -166,3 +166,37 @@ def test_a_run_records_the_augmentation(tmp_path, tiny_bert):
     assert run.read_config().data.augment.operations == ["replace", "swap"]  # config.yaml keeps it: resume and forget augment alike
     assert len(run.read_split("train")) == record["train_rows"]  # copies are not saved as training rows
     assert "Training split augmented (`data.augment`)" in (result.run_dir / "model_card.md").read_text()
+
+
+@pytest.mark.slow
+def test_real_minilm_neighbours_and_an_augmented_head_run(tmp_path):
+    from tuneforge.models.neighbours import neighbour_table
+    from tuneforge.models.registry import resolve_model
+
+    table = neighbour_table(resolve_model("minilm-l6"), name="minilm-l6", k=5)
+    assert "elections" in table.neighbours("election") and "movie" in table.neighbours("film")
+    assert not any(w.startswith("##") or w.startswith("[") for w in table.words)
+    config = {
+        "data": {"train": "bundled:bbc-news", "max_rows": 100, "augment": {"copies": 1}},
+        "train": {"method": "head", "max_length": 64},
+        "output": {"dir": str(tmp_path / "runs")},
+    }
+    result = train(load_config(None, [], base=config))
+    record = RunDir(result.run_dir).info()["augmentation"]
+    assert record["neighbours_from"] == "minilm-l6" and 0 < record["rows_added"] <= record["train_rows"]
+    assert result.metrics["accuracy"] > 0.5  # 5 topics, 10 test articles; chance is ~0.2
+
+
+def test_resume_makes_the_same_copies_again(tmp_path, tiny_bert, caplog):
+    import shutil
+
+    first = train(load_config(None, [], base=reviews_config(tmp_path, tiny_bert, copies=2)))
+    run = RunDir(first.run_dir)
+    recorded = run.info()["augmentation"]
+    shutil.rmtree(run.model_dir)  # as if the process died before the model was saved
+    run.update(status="failed")
+    again = train(None, resume=first.run_dir)
+    assert RunDir(again.run_dir).info()["status"] == "complete" and again.resumed
+    assert RunDir(again.run_dir).read_data_report()["augmentation"] == recorded
+    assert again.metrics["log_loss"] == pytest.approx(first.metrics["log_loss"], rel=1e-9)  # same rows, same model
+    assert "copies on resume" not in caplog.text

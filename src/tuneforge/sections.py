@@ -87,8 +87,8 @@ class DataConfig(_Section):
     empty_text: EmptyTextPolicy = Field("error", description="A labeled row with empty text: 'error' stops, 'drop' removes and counts it.")
     augment: AugmentConfig | None = Field(
         None,
-        description="Add word-edited copies of the training texts (after splitting; recorded in data_report.json). Off by default: "
-        "on k-shot BBC News it did not help (docs/tasks.md).",
+        description="Add word-edited copies of the training texts only, after splitting (recorded in data_report.json). "
+        "Off by default: on k-shot BBC News it did not measurably help (docs/tasks.md).",
     )
 
 
