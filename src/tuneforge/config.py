@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from tuneforge.errors import ConfigError
 from tuneforge.sections import (  # noqa: F401 - the sections are part of this module's interface
     SEED_MAX,
+    AugmentConfig,
     CostConfig,
     DataConfig,
     EmptyTextPolicy,

@@ -21,6 +21,41 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+AugmentOperation = Literal["insert", "replace", "delete", "swap"]
+
+
+class AugmentConfig(_Section):
+    """Extra training texts made by small word edits (EDA); the validation and test splits are never touched."""
+
+    operations: list[AugmentOperation] = Field(
+        ["insert", "replace", "delete", "swap"],
+        min_length=1,
+        description="Edits a copy may get (one per copy, drawn at random): insert a neighbour of one of the text's words, "
+        "replace words by neighbours, delete words, swap two words.",
+    )
+    probability: float = Field(0.1, gt=0, le=0.5, description="Share of a text's words each edit changes (at least one word).")
+    copies: int = Field(2, ge=1, le=32, description="Edited copies made of each training text (copies equal to the original are dropped).")
+    seed: int | None = Field(None, ge=0, le=SEED_MAX, description="Seed of the edits; None: train.seed.")
+    neighbours: int = Field(5, ge=1, le=100, description="insert/replace: a word's replacement is drawn from its this many nearest words.")
+    embeddings: str | None = Field(
+        None,
+        description="insert/replace: the model whose input-embedding matrix gives nearest words (cosine, whole-word tokens); "
+        "None: model.name (also for tfidf runs).",
+    )
+
+    @field_validator("operations")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        repeated = sorted({v for v in value if value.count(v) > 1})
+        if repeated:
+            raise ValueError(f"lists {', '.join(repeated)} more than once")
+        return value
+
+    @property
+    def needs_neighbours(self) -> bool:
+        return bool({"insert", "replace"} & set(self.operations))
+
+
 class DataConfig(_Section):
     train: str = Field(description="Training file (csv, jsonl, parquet) or a bundled set such as 'bundled:bbc-news'.")
     validation: str | None = Field(None, description="Validation file; split from train when absent.")
@@ -50,6 +85,11 @@ class DataConfig(_Section):
     )
     dedupe: bool = Field(True, description="Drop exact duplicate (text, label) rows.")
     empty_text: EmptyTextPolicy = Field("error", description="A labeled row with empty text: 'error' stops, 'drop' removes and counts it.")
+    augment: AugmentConfig | None = Field(
+        None,
+        description="Add word-edited copies of the training texts only, after splitting (recorded in data_report.json). "
+        "Off by default: on k-shot BBC News it did not measurably help (docs/tasks.md).",
+    )
 
 
 class ModelConfig(_Section):

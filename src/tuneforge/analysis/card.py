@@ -19,7 +19,7 @@ def write_model_card(run: RunDir, *, config: dict, task, data_report: dict, metr
 ## Data
 - Source: `{config["data"]["train"]}`
 {split_lines}
-- Removed while cleaning the training file: {removed}
+- Removed while cleaning the training file: {removed}{_augmentation_line(data_report)}
 
 {_training_section(train_info)}
 {task.card_results(metrics)}
@@ -31,6 +31,18 @@ def write_model_card(run: RunDir, *, config: dict, task, data_report: dict, metr
 - Training details: {train_info}
 """
     return run.write_model_card(text)
+
+
+def _augmentation_line(data_report: dict) -> str:
+    aug = data_report.get("augmentation")
+    if not aug:
+        return ""
+    near = f", neighbours from `{aug['neighbours_from']}`" if aug.get("neighbours_from") else ""
+    return (
+        f"\n- Training split augmented (`data.augment`): {aug['rows_added']} word-edited copies added to {aug['train_rows']} rows "
+        f"({', '.join(f'{k} {v}' for k, v in aug['rows_added_by_operation'].items())}; {aug['probability']:.0%} of words, "
+        f"seed {aug['seed']}{near}); validation and test untouched"
+    )
 
 
 def training_lines(info: dict) -> list[str]:

@@ -36,12 +36,20 @@ class PreparedData:
     labels: list[str]
     report: dict[str, Any]
     transforms: list[str] = field(default_factory=list)
+    augmented: pd.DataFrame | None = None  # `data.augment` copies of training rows: trained on, never saved as a split
 
     def splits(self) -> dict[str, pd.DataFrame]:
+        """The rows as read and split (what is saved, hashed for lineage and evaluated on)."""
         out = {"train": self.train, "validation": self.validation}
         if self.test is not None:
             out["test"] = self.test
         return out
+
+    def training_frame(self) -> pd.DataFrame:
+        """What a model learns from: the training split plus its augmented copies, if any."""
+        if self.augmented is None or self.augmented.empty:
+            return self.train
+        return pd.concat([self.train, self.augmented], ignore_index=True)
 
 
 def run_transforms(data: DataConfig, task) -> list[str]:

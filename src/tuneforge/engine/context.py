@@ -28,7 +28,8 @@ class TrainContext:
         return self.data.labels
 
     def frame(self, split: str) -> pd.DataFrame:
-        return self.data.splits()[split]
+        """A split's rows; "train" includes the `data.augment` copies the model learns from."""
+        return self.data.training_frame() if split == "train" else self.data.splits()[split]
 
     def texts(self, split: str) -> list[str]:
         return self.frame(split)["text"].tolist()

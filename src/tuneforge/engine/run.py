@@ -23,6 +23,7 @@ from tuneforge.atomic import atomic_dir
 from tuneforge.config import RunConfig, dump_config
 from tuneforge.data.prepare import PreparedData
 from tuneforge.data.split import data_name
+from tuneforge.engine.augment import augment_training, check_augmentable
 from tuneforge.engine.checkpoints import latest_complete_checkpoint
 from tuneforge.engine.context import TrainContext
 from tuneforge.engine.cost import CostMeter
@@ -111,6 +112,7 @@ def train(config: RunConfig, *, resume: str | Path | None = None, callbacks: lis
         config, callbacks, notes = _choose_within_budget(config, callbacks)
     task = resolve_task(config)
     _check_distributable(config, task)
+    check_augmentable(config, task)
     if restart_count() > 0:  # torchrun restarted the group: continue the run the first attempt started
         earlier = share_from_main(_earlier_attempt(config) if is_main_process() else None)
         if earlier is not None:
@@ -118,7 +120,7 @@ def train(config: RunConfig, *, resume: str | Path | None = None, callbacks: lis
             return _resume(Path(earlier), callbacks=callbacks)
     set_seed(config.train.seed)
     model_path = resolve_model(config.model.name) if task.needs_pretrained(config) else None
-    data = task.prepare(config, seed=config.train.seed)
+    data = augment_training(task.prepare(config, seed=config.train.seed), config, task)
     if world_size() > 1:
         check_same_on_every_rank(frames_digest(data.splits()), what="the data split")
     run = RunDir(share_from_main(_start_run(config, data, task).path if is_main_process() else None))
@@ -169,6 +171,7 @@ def _start_run(config: RunConfig, data: PreparedData, task) -> RunDir:
         data=config.data.train,
         metric_name=task.validation_key(config).removeprefix("best_validation_"),
         started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **({"augmentation": data.report["augmentation"]} if "augmentation" in data.report else {}),
         **({"distributed": {"world_size": world_size(), "elastic_key": elastic_key()}} if world_size() > 1 else {}),
     )
     return run
@@ -190,6 +193,10 @@ def _resume(path: Path, *, callbacks: list | None = None) -> RunResult:
     set_seed(config.train.seed)
     log_to_run_folder(run.logs_dir)
     data = _saved_data(run, strip_html=config.data.strip_html)
+    recorded = (data.report.get("augmentation") or {}).get("rows_added")
+    data = augment_training(data, config, task)  # the copies are not saved: made again, the same, from the saved rows
+    if recorded is not None and recorded != data.report["augmentation"]["rows_added"]:
+        logger.warning("data.augment made %s copies on resume, %s the first time", data.report["augmentation"]["rows_added"], recorded)
     if world_size() > 1:
         check_same_on_every_rank(frames_digest(data.splits()), what="the saved data split")
     checkpoint = None

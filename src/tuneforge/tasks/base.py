@@ -54,6 +54,8 @@ class Task(ABC):
     method_setting: ClassVar[str] = "train.method"  # where a config names the method
     explainable: ClassVar[bool] = False  # `tuneforge explain` and POST /v1/explain apply
     training_loop: ClassVar[str] = "fine-tune"  # which of the engine's loops trains full/lora: fine-tune, or language-model
+    # why `data.augment` (word edits copying the label) does not apply; None: it does
+    augment_refusal: ClassVar[str | None] = "it does not learn one label set per text, so word-edited copies have no label to copy"
 
     # -- how the engine runs it (a task that is not about text overrides these) -------------
 

@@ -26,6 +26,7 @@ class Prediction:
 
 class ClassifyTask(Task):
     name = "classify"
+    augment_refusal = None  # a topic or intent survives a few edited words
     compressible = True
     explainable = True
     route = "/v1/classify"

@@ -49,6 +49,7 @@ class EntitiesTask(Task):
     peft_task_type = "TOKEN_CLS"
     chunkable = False
     keeps_raw_text = True
+    augment_refusal = "its labels are character spans into the text, which inserted, deleted or swapped words would break"
     route = "/v1/entities"
 
     # -- data ------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ class LabelsPrediction:
 
 class MultiLabelTask(Task):
     name = "multilabel"
+    augment_refusal = None  # each label of a text survives a few edited words
     route = "/v1/multilabel"
 
     # -- data ------------------------------------------------------------------------------
