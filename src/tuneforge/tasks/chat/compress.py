@@ -72,7 +72,7 @@ def compress_chat(run: RunDir, methods: list[str] | None, settings) -> dict:
                 "token_f1_vs_original": paired_difference(f1s[variant], f1s["original"]),
             }
         )
-        logger.info("%s", rows[-1])
+        logger.info("%s: %s tokens/s, answer F1 %s", variant, rows[-1]["tokens_per_s"], rows[-1]["token_f1"])
         del bot
     report = {
         "task": "chat",
