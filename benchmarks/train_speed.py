@@ -2,10 +2,12 @@
 
     python benchmarks/train_speed.py [--datasets tweets,bbc] [--rows 5000] [--epochs 1]
 
-For each dataset, three runs in fresh processes, one after another (never two at once):
+For each dataset, four runs in fresh processes, one after another (never two at once):
 
-- `tuneforge`: `train.method=full` with its defaults (length-grouped batches), one epoch;
-- `tuneforge, no grouping`: the same with `train.group_by_length=false` (what grouping alone buys);
+- `tuneforge`: `train.method=full` with its defaults (length-grouped batches, `train.precision=auto`:
+  bf16 mixed precision on a CPU with native bf16), one epoch;
+- `tuneforge, fp32`: the same with `train.precision=fp32` (what bf16 alone buys);
+- `tuneforge, no grouping`: the defaults with `train.group_by_length=false` (what grouping alone buys);
 - `plain HF`: the script a user would write from the Hugging Face docs — tokenizer with
   truncation at 128 tokens, `DataCollatorWithPadding`, `AutoModelForSequenceClassification`,
   `TrainingArguments` defaults (batch 8, lr 5e-5, linear schedule) — on the exact rows of the
@@ -91,11 +93,18 @@ def _run(code: str, *args: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def tuneforge_run(spec: str, rows: int, epochs: float, runs_dir: Path, grouped: bool) -> dict:
+TUNEFORGE_VARIANTS = {  # label: train.* settings over the defaults
+    "tuneforge": {},
+    "tuneforge, fp32": {"precision": "fp32"},
+    "tuneforge, no grouping": {"group_by_length": False},
+}
+
+
+def tuneforge_run(spec: str, rows: int, epochs: float, runs_dir: Path, label: str) -> dict:
     raw = {
         "data": {"train": spec, "max_rows": rows},
-        "train": {"method": "full", "epochs": epochs, "group_by_length": grouped, "seed": 42},
-        "output": {"dir": str(runs_dir), "name": f"speed-{'grouped' if grouped else 'mixed'}"},
+        "train": {"method": "full", "epochs": epochs, "seed": 42, **TUNEFORGE_VARIANTS[label]},
+        "output": {"dir": str(runs_dir), "name": "speed-" + label.replace(", ", "-").replace(" ", "-")},
     }
     return _run(TUNEFORGE, json.dumps(raw))
 
@@ -111,13 +120,13 @@ def main() -> None:
     rows = []
     for name in args.datasets.split(","):
         spec = DATASETS[name]
-        print(f"{name}: tuneforge ...", file=sys.stderr, flush=True)
-        grouped = tuneforge_run(spec, args.rows, args.epochs, args.runs_dir, True)
-        print(f"{name}: tuneforge without grouping ...", file=sys.stderr, flush=True)
-        mixed = tuneforge_run(spec, args.rows, args.epochs, args.runs_dir, False)
+        results = {}
+        for label in TUNEFORGE_VARIANTS:
+            print(f"{name}: {label} ...", file=sys.stderr, flush=True)
+            results[label] = tuneforge_run(spec, args.rows, args.epochs, args.runs_dir, label)
         print(f"{name}: plain Hugging Face Trainer ...", file=sys.stderr, flush=True)
-        plain = _run(PLAIN_HF, grouped["run_dir"], str(args.epochs), str(args.runs_dir / "plain-hf"))
-        for who, r in (("tuneforge", grouped), ("tuneforge, no grouping", mixed), ("plain HF Trainer", plain)):
+        plain = _run(PLAIN_HF, results["tuneforge"]["run_dir"], str(args.epochs), str(args.runs_dir / "plain-hf"))
+        for who, r in (*results.items(), ("plain HF Trainer", plain)):
             rows.append({"dataset": name, "who": who, **r, "speedup_vs_plain": round(r["texts_per_second"] / plain["texts_per_second"], 2)})
     header = f"{'data':<7} {'run':<24} {'texts/s':>8} {'x plain':>7} {'padding':>8} {'test acc':>8} {'train s':>8}"
     print(header)

@@ -184,6 +184,11 @@ class TrainConfig(_Section):
     group_by_length: bool = Field(
         True, description="Batch texts of similar length together (far less padding on short, uneven texts); batch order stays random."
     )
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto",
+        description="Arithmetic of transformer training: auto = bf16 mixed precision where the device computes bf16 natively "
+        "(CPUs with AVX512-BF16/AMX, recent GPUs), fp16 on older GPUs, else fp32 (docs/tasks.md).",
+    )
     eval_batch_size: int = Field(64, ge=1, le=4096, description="Examples per forward pass when predicting.")
     max_length: int = Field(128, ge=8, le=8192, description="Tokens kept per text; longer texts are truncated.")
     seed: int = Field(42, ge=0, le=SEED_MAX, description="Seed for splits, initialisation, shuffling and dropout (0 to 2**32-1).")

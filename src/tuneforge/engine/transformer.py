@@ -185,6 +185,7 @@ def train_transformer(ctx: TrainContext, out_dir: Path) -> dict:
         "warm_start": "probe" if warm else "none",
         "warm_start_scale": scale,
         "learning_rates": {"body": t.learning_rate, "head": t.head_learning_rate},
+        "precision": "bf16" if trainer.args.bf16 else ("fp16" if trainer.args.fp16 else "fp32"),
         **stop_summary(trainer.state, t, t.metric),
     }
     if plan.world_size > 1:

@@ -145,7 +145,8 @@ def measure(model_path: str, spec: dict) -> dict:
             ids = torch.randint(5, vocab, (spec["batch_size"], length))
 
             def step(ids=ids):
-                loss = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=labels).loss
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=spec.get("precision") == "bf16"):
+                    loss = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=labels).loss
                 loss.backward()
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)

@@ -19,6 +19,7 @@ import numpy as np
 import psutil
 
 from tuneforge.durations import parse_duration  # noqa: F401 - the planner's budgets are durations
+from tuneforge.engine.args import training_precision
 from tuneforge.plan.batches import file_order_batches, sorted_batches, training_batches
 from tuneforge.plan.calibrate import calibration, startup_seconds
 
@@ -137,6 +138,7 @@ def transformer_plan(config, task, stats: DataStats, model_path: str, method: st
         "max_length": t.max_length,
         "labels": max(stats.labels, 2),
         "lora": t.lora.model_dump() if method == "lora" else {},
+        "precision": training_precision(t.precision),  # training steps are timed in the arithmetic the run will use
     }
     cal = calibration(model_path, spec, refresh=refresh, progress=progress)
     forward = cal["forward"]
