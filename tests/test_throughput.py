@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import pandas as pd
 import torch
 import yaml
@@ -74,3 +75,38 @@ def test_grouping_by_length_cuts_padding_and_every_run_reports_its_speed(tmp_pat
     for key in ("train_texts_per_second", "train_tokens_per_second", "padding_share"):
         assert cost[key] == speed_g[key] and cost[key] >= 0
     assert "of computed positions were padding" in (grouped.run_dir / "model_card.md").read_text()
+
+
+def test_precision_auto_is_bf16_where_native_and_explicit_choices_the_device_cannot_run_are_errors(monkeypatch):
+    from tuneforge.engine.args import training_precision
+    from tuneforge.errors import ConfigError
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    assert training_precision("auto", "cpu") == "bf16" and training_precision("fp32", "cpu") == "fp32"
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    assert training_precision("auto", "cpu") == "fp32"
+    with pytest.raises(ConfigError, match="train.precision=bf16: this cpu has no native bfloat16"):
+        training_precision("bf16", "cpu")
+    with pytest.raises(ConfigError, match="train.precision=fp16 needs a CUDA GPU"):
+        training_precision("fp16", "cpu")
+    assert training_precision("auto", "mps") == "fp32"
+
+
+def test_a_run_trains_in_the_precision_it_resolved_and_records_it(tmp_path, tiny_bert, monkeypatch):
+    from transformers import Trainer
+
+    seen = {}
+    real_init = Trainer.__init__
+
+    def spy(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        seen["bf16"] = self.args.bf16
+
+    monkeypatch.setattr(Trainer, "__init__", spy)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    result = train(load_config(_config(tmp_path / "bf16", tiny_bert)))
+    assert seen["bf16"] is True and result.train_info["precision"] == "bf16"
+    assert "bf16 arithmetic" in (result.run_dir / "model_card.md").read_text()
+    assert json.loads((result.run_dir / "run.json").read_text())["train"]["precision"] == "bf16"
+    result = train(load_config(_config(tmp_path / "fp32", tiny_bert, precision="fp32")))
+    assert seen["bf16"] is False and result.train_info["precision"] == "fp32"
