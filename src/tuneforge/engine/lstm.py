@@ -103,7 +103,7 @@ def train_lstm(ctx: TrainContext, out_dir: Path) -> dict:
             ctx.run.metrics_file, {"step": step, "epoch": epoch, "loss": train_loss, **{f"eval_{k}": v for k, v in scores.items()}}
         )
         logger.info("epoch %d validation: %s (train loss %.4f)", epoch, {k: round(v, 4) for k, v in scores.items()}, train_loss)
-        if scores[t.metric] > best_score:
+        if best_state is None or scores[t.metric] > best_score:
             best_score, best_state, best_epoch, since_best = scores[t.metric], copy.deepcopy(model.state_dict()), epoch, 0
         else:
             since_best += 1
