@@ -1,9 +1,10 @@
-"""Train head, lora, full and tfidf on BBC News with the same split; print one table, write JSON.
+"""Train head, lora, full, tfidf and lstm on BBC News with the same split; print one table, write JSON.
 
-    python benchmarks/classify_quality.py [--methods head,lora,full,tfidf] [--epochs 2] [--out benchmarks/results/classify_quality.json]
+    python benchmarks/classify_quality.py [--methods head,lora,full,tfidf,lstm] [--epochs 2] [--out benchmarks/results/classify_quality.json]
         [--set train.warm_start=none ...] [--fresh-mean-head]
 
-Settings are the demo's per-method defaults (tuneforge/demo.py). Every method uses the same seed, hence the same cleaned data and the same
+Settings are the demo's per-method defaults (tuneforge/demo.py); `--epochs` applies to
+full and lora, while lstm trains until validation stops improving. Every method uses the same seed, hence the same cleaned data and the same
 stratified train/validation/test split. Peak memory is measured per method in a
 fresh subprocess (ru_maxrss covers a whole process life, so one process per
 method keeps the numbers separate).
@@ -33,11 +34,13 @@ FRESH_MEAN_HEAD = (
     "engine._warm_start = _mean_pooling_fresh_head\n"
 )
 
-TRAIN_INFO = ("warm_start", "kept", "epochs_done", "best_epoch", "warm_start_scale", "learning_rates")
+TRAIN_INFO = ("warm_start", "kept", "epochs_done", "best_epoch", "warm_start_scale", "learning_rates", "vocabulary_size", "parameters")
 
 
 def run_one(method: str, epochs: float, out_dir: Path, seed: int, overrides: list[str] = (), fresh_mean_head: bool = False) -> dict:
-    overrides = [f"train.epochs={epochs}", f"train.seed={seed}", *overrides]
+    # --epochs is for the fine-tunes; lstm stops early on validation (head and tfidf have no epochs)
+    epoch_setting = [f"train.epochs={epochs}"] if method in ("full", "lora") else []
+    overrides = [*epoch_setting, f"train.seed={seed}", *overrides]
     code = (
         "import json, sys\n"
         "from tuneforge.demo import demo_config\n"

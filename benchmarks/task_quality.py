@@ -2,6 +2,7 @@
 
     python benchmarks/task_quality.py --config examples/movielens-genres-full.yaml --methods tfidf,head,lora,full
     python benchmarks/task_quality.py --config examples/bbc-entities-full.yaml --methods full,lora
+    python benchmarks/task_quality.py --config examples/chatterbot-questions.yaml --methods tfidf,lstm,head
 
 Every method uses the config's seed, hence the same cleaned data and the same split.
 Each run is a fresh subprocess, so peak memory is per method. Entities have no

@@ -69,13 +69,15 @@ def test_a_plan_covers_every_method_and_says_what_fits(tiny_bert, tmp_path, monk
     monkeypatch.setenv("TUNEFORGE_CACHE", str(plan_cache))
     config = load_config(write_config(tmp_path, tiny_bert, epochs=2, batch_size=8))
     plan = make_plan(config, budget_seconds=3600)
-    assert [m.method for m in plan.methods] == ["tfidf", "head", "lora", "full"]
+    assert [m.method for m in plan.methods] == ["tfidf", "lstm", "head", "lora", "full"]
     assert plan.data["rows"]["train"] > 0 and plan.data["labels"] == 3
     for m in plan.methods:
         assert m.wall_seconds > 0 and m.peak_rss_mb > 0 and m.fits_budget is True
         assert m.cost_usd == pytest.approx(m.wall_seconds / 3600 * config.cost.usd_per_hour, abs=1e-4)
-    full = plan.methods[3]
+    full = plan.methods[4]
     assert {"training_steps", "validation_evaluations", "probe_embeddings", "test_predictions"} <= set(full.breakdown)
+    lstm = plan.methods[1]
+    assert lstm.epochs == 2 and {"training_steps", "validation_evaluations", "test_predictions"} <= set(lstm.breakdown)
     assert make_plan(config, methods=["full"], budget_seconds=0.5).methods[0].fits_budget is False
 
     code, stdout, stderr = run_cli(monkeypatch, capsys, "plan", tmp_path / "config.yaml", "--budget", "1s", "--methods", "tfidf,full")

@@ -38,7 +38,7 @@ def _setup(
 
 @app.command()
 def demo(
-    method: Annotated[str, typer.Option(help="full | lora | head | tfidf")] = "full",
+    method: Annotated[str, typer.Option(help="full | lora | head | tfidf | lstm")] = "full",
     output_dir: Annotated[str, typer.Option("--output-dir", help="Parent directory of the run.")] = "runs",
     overrides: SetOption = None,
 ) -> None:

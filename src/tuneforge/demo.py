@@ -17,6 +17,7 @@ DEMO_TRAIN = {
     "lora": {"epochs": 2, "learning_rate": 1e-3, "batch_size": 16, "max_length": 128},
     "head": {"max_length": 256},
     "tfidf": {},
+    "lstm": {"max_length": 256},
 }
 
 

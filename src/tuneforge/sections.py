@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Method = Literal["full", "lora", "head", "tfidf", "auto"]
+Method = Literal["full", "lora", "head", "tfidf", "lstm", "auto"]
 Scheduler = Literal["linear", "cosine", "constant"]
 EmptyTextPolicy = Literal["error", "drop"]
 
@@ -117,6 +117,27 @@ class TfidfConfig(_Section):
     c: float = Field(10.0, gt=0, description="Inverse regularisation strength of the logistic regression.")
 
 
+class LstmConfig(_Section):
+    """`method: lstm`: word embeddings learnt from scratch + a bidirectional LSTM; no pretrained weights.
+
+    Shared train keys apply too: max_length (words kept per text), batch_size, learning_rate (Adam),
+    weight_decay, epochs / max_epochs, early_stopping_patience, label_smoothing, class_weight, seed."""
+
+    embedding_dim: int = Field(128, ge=8, le=1024, description="Size of each word vector (randomly initialised, learnt).")
+    hidden_size: int = Field(
+        128, ge=8, le=2048, description="LSTM units per direction (the text vector is twice this, or four times for max-mean)."
+    )
+    layers: int = Field(1, ge=1, le=4, description="Stacked BiLSTM layers.")
+    dropout: float = Field(0.3, ge=0, lt=1, description="Dropout on the word vectors, between stacked layers and before the output layer.")
+    pooling: Literal["max", "mean", "max-mean"] = Field(
+        "max", description="How the LSTM's outputs over the words become one text vector (max-mean: both, concatenated)."
+    )
+    vocab_size: int = Field(
+        30_000, ge=10, le=1_000_000, description="Cap on the vocabulary (most frequent training words, plus <pad> and <unk>)."
+    )
+    min_freq: int = Field(2, ge=1, description="Words seen fewer times in the training split become <unk>.")
+
+
 class PrivacyConfig(_Section):
     epsilon: float = Field(gt=0, description="Privacy budget ε the training may spend (smaller: more private, less accurate).")
     delta: float | None = Field(None, gt=0, lt=1, description="δ of (ε, δ)-DP; None: 1 / (10 x training rows).")
@@ -128,7 +149,8 @@ class PrivacyConfig(_Section):
 
 # Learning-rate defaults per method (body / adapters, head). LoRA adapters need a far larger rate than full
 # fine-tuning (at 5e-5 they learn almost nothing); a new head learns faster than a pretrained body may move.
-LEARNING_RATES = {"full": (5e-5, 1e-3), "lora": (1e-3, 1e-3), "head": (None, None), "tfidf": (None, None)}
+# lstm: Adam on a network learnt from scratch.
+LEARNING_RATES = {"full": (5e-5, 1e-3), "lora": (1e-3, 1e-3), "head": (None, None), "tfidf": (None, None), "lstm": (2e-3, None)}
 
 
 class TrainConfig(_Section):
@@ -144,7 +166,8 @@ class TrainConfig(_Section):
 
     method: Method = Field(
         "full",
-        description="full fine-tuning, lora adapters, a frozen-encoder head, a tfidf baseline, or auto: the best that fits train.budget.",
+        description="full fine-tuning, lora adapters, a frozen-encoder head, a tfidf baseline, an lstm baseline (BiLSTM from scratch), "
+        "or auto: the best that fits train.budget.",
     )
     budget: str | None = Field(
         None,
@@ -158,7 +181,7 @@ class TrainConfig(_Section):
         None,
         gt=0,
         le=1,
-        description="Peak AdamW learning rate of the pretrained body (full) or the adapters (lora); None: the method's default.",
+        description="Peak AdamW learning rate of the pretrained body (full) or the adapters (lora), or Adam's rate (lstm); None: the method's default.",
     )
     head_learning_rate: float | None = Field(
         None, gt=0, le=1, description="Peak learning rate of the task head (new, or warm-started by the probe); None: the method's default."
@@ -207,7 +230,8 @@ class TrainConfig(_Section):
         description="Two-label classify: the rare label that matters (spam, fraud); its probability threshold is tuned on validation for F1.",
     )
     class_weight: Literal["none", "balanced"] = Field(
-        "none", description="balanced: weigh each label by the inverse of its frequency (head, tfidf and the probe of full/lora)."
+        "none",
+        description="balanced: weigh each label by the inverse of its frequency (head, tfidf, lstm on classify, and the probe of full/lora).",
     )
     decision_threshold: float | None = Field(
         None, gt=0, lt=1, description="Task multilabel: one threshold for every label; None tunes one per label on validation."
@@ -220,6 +244,7 @@ class TrainConfig(_Section):
     lora: LoraConfig = Field(default_factory=LoraConfig)
     head: HeadConfig = Field(default_factory=HeadConfig)
     tfidf: TfidfConfig = Field(default_factory=TfidfConfig)
+    lstm: LstmConfig = Field(default_factory=LstmConfig)
 
     @model_validator(mode="before")
     @classmethod

@@ -68,6 +68,8 @@ def explain(predictor, text: str, *, label: str | None = None, steps: int = DEFA
     if kind == "tfidf":
         words = linear_contributions(backend, seen, target)
         return Explanation(labels[target], float(probs[target]), "linear", seen, words)
+    if kind == "lstm":
+        raise ConfigError("explain covers transformer, head and tfidf models; this is an lstm model (method lstm)")
     if kind not in ("transformer", "head") or predictor.meta.extra.get("quantize"):
         raise ConfigError(f"a {backend.name} model has no gradients to follow; explain the original variant (--variant original)")
     words, completeness = integrated_gradients(backend, kind, seen, target, steps=steps)

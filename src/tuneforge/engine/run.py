@@ -81,6 +81,10 @@ def standard_method(name: str, loop: str = "fine-tune"):
         from tuneforge.engine.transformer import train_transformer
 
         return train_transformer
+    if name == "lstm":
+        from tuneforge.engine.lstm import train_lstm
+
+        return train_lstm
     from tuneforge.engine.linear import train_head, train_tfidf
 
     return train_head if name == "head" else train_tfidf

@@ -17,7 +17,7 @@ from tuneforge.errors import RunError
 from tuneforge.rundir import META_FILE
 
 FORMAT_VERSION = 2
-KINDS = ("transformer", "head", "tfidf", "onnx", "recommender", "chatbot", "masked-lm", "causal-lm")
+KINDS = ("transformer", "head", "tfidf", "lstm", "onnx", "recommender", "chatbot", "masked-lm", "causal-lm")
 
 
 @dataclass

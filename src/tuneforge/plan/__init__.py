@@ -16,11 +16,12 @@ from tuneforge.plan.estimate import (
     check_budget,
     data_stats,
     expected_from_past_runs,
+    lstm_plan,
     tfidf_plan,
     transformer_plan,
 )
 
-PLAN_ORDER = ("tfidf", "head", "lora", "full")
+PLAN_ORDER = ("tfidf", "lstm", "head", "lora", "full")
 
 
 @dataclass
@@ -57,6 +58,8 @@ def make_plan(
     for method in chosen:
         if method == "tfidf":
             plan = tfidf_plan(config, task, stats, usd_per_hour=usd)
+        elif method == "lstm":
+            plan = lstm_plan(config, task, stats, usd_per_hour=usd)
         else:
             plan = transformer_plan(config, task, stats, model_path, method, usd_per_hour=usd, refresh=refresh, progress=progress)
         plan.expected = expected_from_past_runs(config, method)

@@ -7,7 +7,8 @@ batches simulated from the data's token lengths (`batches.py`); plus what the
 planner measures directly (reading and splitting the data, tokenising it) and a fixed
 overhead for writing the evaluation, card and report. Memory is the calibrated
 process peak of the method plus what the data itself takes in memory. `tfidf` is
-timed by fitting it on a sample and scaling by rows.
+timed by fitting it on a sample and scaling by rows; `lstm` by training one
+epoch on a sample and scaling by rows and planned epochs.
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ from tuneforge.plan.batches import file_order_batches, sorted_batches, training_
 from tuneforge.plan.calibrate import calibration, startup_seconds
 
 SAMPLE_TEXTS = 4000  # token lengths are measured on at most this many texts per split, then scaled
-RUN_OVERHEAD_S = {"tfidf": 4.0, "head": 6.0, "full": 8.0, "lora": 8.0}  # evaluation, plots, card, report, model save
+RUN_OVERHEAD_S = {"tfidf": 4.0, "lstm": 5.0, "head": 6.0, "full": 8.0, "lora": 8.0}
+LSTM_SAMPLE_ROWS = (
+    512  # the lstm estimate trains one epoch on at most this many training rows  # evaluation, plots, card, report, model save
+)
 TRANSFORMER_METHODS = ("head", "lora", "full")
 PLANNED_TASKS = ("classify", "multilabel")
 
@@ -215,6 +219,67 @@ def tfidf_plan(config, task, stats: DataStats, *, usd_per_hour: float) -> Method
         cost_usd=round(wall / 3600 * usd_per_hour, 4),
         breakdown={k: round(v, 3) for k, v in parts.items()},
     )
+
+
+def lstm_plan(config, task, stats: DataStats, *, usd_per_hour: float) -> MethodPlan:
+    """Train the lstm for one epoch on a sample of the training rows, time it, scale by rows and planned epochs."""
+    import resource
+
+    import torch
+
+    from tuneforge.engine.lstm import length_batches
+    from tuneforge.models.lstm import BiLstmClassifier, LstmSpec, WordTokenizer, lstm_logits, pad_batch
+
+    t, data = config.train, stats.prepared
+    n = min(len(data.train), LSTM_SAMPLE_ROWS)
+    sample = data.train.sample(n=n, random_state=0) if len(data.train) > n else data.train
+    texts = sample["text"].tolist()
+    started = time.perf_counter()
+    tokenizer = WordTokenizer.learn(texts, vocab_size=t.lstm.vocab_size, min_freq=t.lstm.min_freq)
+    ids = [tokenizer.ids(x, t.max_length) for x in texts]
+    vocabulary_seconds = (time.perf_counter() - started) * len(data.train) / max(n, 1)
+    cfg = t.lstm
+    model = BiLstmClassifier(
+        LstmSpec(len(tokenizer), max(len(data.labels), 2), cfg.embedding_dim, cfg.hidden_size, cfg.layers, cfg.dropout, cfg.pooling)
+    )
+    optimizer = torch.optim.AdamW(model.parameters(), lr=t.learning_rate)
+    started, cpu_started = time.perf_counter(), time.process_time()
+    for rows in length_batches([len(x) for x in ids], t.batch_size, np.random.default_rng(0)):
+        batch, lengths = pad_batch([ids[i] for i in rows])
+        loss = model(batch, lengths).logsumexp(dim=-1).mean()  # any scalar: the cost of a step, not its value
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    train_seconds = time.perf_counter() - started
+    cpu_per_wall = (time.process_time() - cpu_started) / max(train_seconds, 1e-9)
+    train_row = train_seconds / max(n, 1)
+    started = time.perf_counter()
+    lstm_logits(model, ids, batch_size=t.eval_batch_size)
+    predict_row = (time.perf_counter() - started) / max(n, 1)
+    epochs, note = planned_epochs(t)
+    rows = stats.rows
+    parts = {
+        "startup": startup_seconds(),
+        "read_and_split": stats.prepare_seconds,
+        "vocabulary_and_ids": vocabulary_seconds,
+        "training_steps": train_row * rows["train"] * epochs,
+        "validation_evaluations": predict_row * rows["validation"] * epochs,
+        "test_predictions": predict_row * (rows.get("test", 0) + rows["validation"]),
+        "overhead": RUN_OVERHEAD_S["lstm"],
+    }
+    wall = sum(parts.values())
+    plan = MethodPlan(
+        method="lstm",
+        epochs=epochs,
+        wall_seconds=round(wall, 1),
+        cpu_seconds=round(wall * cpu_per_wall, 1),
+        peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 + stats.data_mb, 0),
+        cost_usd=round(wall / 3600 * usd_per_hour, 4),
+        breakdown={k: round(v, 3) for k, v in parts.items()},
+    )
+    if note:
+        plan.notes.append(note + " (lstm usually stops after a few epochs)")
+    return plan
 
 
 def expected_from_past_runs(config, method: str) -> dict | None:

@@ -1,7 +1,7 @@
 """How each kind of saved model turns texts into logits.
 
 One class per `ModelMeta.kind`, same surface: `tokenizer` (None when the model
-reads raw text, like tfidf), `name` (the runtime) and `logits(texts, ...)`. The
+reads raw text, like tfidf; a word tokenizer for lstm), `name` (the runtime) and `logits(texts, ...)`. The
 task turns logits into its predictions (softmax, sigmoid + thresholds, spans).
 Token-level tasks also use `token_logits`. Loading reads safetensors and JSON only.
 """
@@ -125,6 +125,24 @@ def load_vectorizer(folder: Path):
     return vectorizer
 
 
+class LstmBackend:
+    """Embeddings + BiLSTM learnt from scratch (`method: lstm`), rebuilt from safetensors + lstm.json."""
+
+    name = "torch"
+
+    def __init__(self, folder: Path, meta: ModelMeta, **_):
+        from tuneforge.models.lstm import load_lstm
+
+        self.meta = meta
+        self.model, self.tokenizer = load_lstm(folder)  # a word tokenizer: chunking and truncation counts work as for transformers
+
+    def logits(self, texts: Sequence[str], *, batch_size: int, progress: str | None = None) -> np.ndarray:
+        from tuneforge.models.lstm import lstm_logits
+
+        ids = [self.tokenizer.ids(t, self.meta.max_length) for t in texts]
+        return lstm_logits(self.model, ids, batch_size=batch_size, progress=progress)
+
+
 class OnnxBackend:
     """A sequence-classification graph run by ONNX Runtime (fp32 export or int8-quantized)."""
 
@@ -183,12 +201,12 @@ def cpu_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-BACKENDS = {"transformer": TransformerBackend, "head": HeadBackend, "tfidf": TfidfBackend, "onnx": OnnxBackend}
+BACKENDS = {"transformer": TransformerBackend, "head": HeadBackend, "tfidf": TfidfBackend, "lstm": LstmBackend, "onnx": OnnxBackend}
 
 
 def load_backend(folder: Path, meta: ModelMeta, *, auto_model: str, threads: int | None = None) -> Backend:
     """`threads` caps the compute threads (ONNX Runtime per session; PyTorch process-wide)."""
-    if threads and meta.kind in ("transformer", "head"):
+    if threads and meta.kind in ("transformer", "head", "lstm"):
         import torch
 
         torch.set_num_threads(threads)

@@ -23,7 +23,8 @@ import pandas as pd
 from tuneforge.data.clean import plain_label
 from tuneforge.errors import DataError
 
-ALL_METHODS = ("full", "lora", "head", "tfidf")
+ALL_METHODS = ("full", "lora", "head", "tfidf", "lstm")
+FROM_SCRATCH = ("tfidf", "lstm")  # methods that load no pretrained weights (model.name is not used)
 
 
 def label_index(labels: Sequence[str]) -> dict[str, int]:
@@ -65,7 +66,7 @@ class Task(ABC):
 
     def needs_pretrained(self, config) -> bool:
         """Whether the run loads pretrained weights (`model.name`)."""
-        return self.method_of(config) != "tfidf"
+        return self.method_of(config) not in FROM_SCRATCH
 
     def prepare(self, config, *, seed: int):
         """Read, clean and split the run's data (a `PreparedData`)."""
@@ -74,7 +75,7 @@ class Task(ABC):
         return prepare_data(config.data, seed=seed, task=self)
 
     def trainer(self, method: str):
-        """`fit(ctx, out_dir) -> train_info` for `method`; None: the engine's own methods (full, lora, head, tfidf)."""
+        """`fit(ctx, out_dir) -> train_info` for `method`; None: the engine's own methods (full, lora, head, tfidf, lstm)."""
         return None
 
     def unservable(self, meta) -> str | None:
@@ -227,9 +228,18 @@ class Task(ABC):
         """Markdown lines: what the model is (task, labels, method, base model, input window, transforms)."""
         labels = data_report.get("labels", [])
         transforms = data_report.get("transforms")
+        method, length = config["train"]["method"], config["train"]["max_length"]
+        base = (
+            "(no pretrained weights: learnt from the training data alone)"
+            if method in FROM_SCRATCH
+            else f"on base model `{config['model']['name']}`"
+        )
+        window = (
+            "the whole text" if method == "tfidf" else f"{length} {'words' if method == 'lstm' else 'tokens'} (longer texts are truncated)"
+        )
         return f"""- Task: `{self.name}` ({len(labels)} labels: {", ".join(labels)})
-- Method: `{config["train"]["method"]}` on base model `{config["model"]["name"]}`
-- Max input length: {config["train"]["max_length"]} tokens (longer texts are truncated)
+- Method: `{method}` {base}
+- Max input length: {window}
 - Text transforms replayed on every input: {", ".join(transforms) if transforms else "none"}{_redaction_line(data_report)}"""
 
     @abstractmethod

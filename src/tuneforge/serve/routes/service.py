@@ -18,10 +18,12 @@ class ModelInfo(BaseModel):
     task: str = Field(description="classify, multilabel, entities, recommend or chat.")
     route: str = Field(description="The route that serves this model, e.g. /v1/classify (recommend: also /v1/similar).")
     labels: list[str]
-    method: str = Field(description="Training method: full, lora, head or tfidf; for recommend popular, als, bpr, ease, content or hybrid.")
+    method: str = Field(
+        description="Training method: full, lora, head, tfidf or lstm; for recommend popular, als, bpr, ease, content or hybrid."
+    )
     kind: str
     base_model: str | None
-    max_length: int | None = Field(description="Model window in tokens; null for tfidf.")
+    max_length: int | None = Field(description="Model window in tokens (words for lstm); null for tfidf.")
     backend: str = Field(description="Runtime: torch, onnxruntime, sklearn, numpy (recommend), or torch + faiss / numpy (chat).")
     variant: str = Field(description="Served variant: original or a compressed one (int8, ...).")
     metrics: dict[str, Any] = Field(description="Test metrics from the run, when it recorded them.")
