@@ -54,6 +54,7 @@ class Task(ABC):
     method_setting: ClassVar[str] = "train.method"  # where a config names the method
     explainable: ClassVar[bool] = False  # `tuneforge explain` and POST /v1/explain apply
     training_loop: ClassVar[str] = "fine-tune"  # which of the engine's loops trains full/lora: fine-tune, or language-model
+    streamable: ClassVar[bool] = False  # `data.streaming` applies (tfidf / head trained chunk by chunk)
 
     # -- how the engine runs it (a task that is not about text overrides these) -------------
 
@@ -66,7 +67,13 @@ class Task(ABC):
         return self.method_of(config) != "tfidf"
 
     def prepare(self, config, *, seed: int):
-        """Read, clean and split the run's data (a `PreparedData`)."""
+        """Read, clean and split the run's data (a `PreparedData`; with `data.streaming`, a `StreamedData` on disk)."""
+        if config.data.streaming:
+            from tuneforge.data.stream import prepare_streaming
+
+            return prepare_streaming(
+                config.data, seed=seed, task=self, method=self.method_of(config), staging_parent=Path(config.output.dir)
+            )
         from tuneforge.data.prepare import prepare_data
 
         return prepare_data(config.data, seed=seed, task=self)
