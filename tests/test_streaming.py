@@ -226,3 +226,17 @@ def test_a_streamed_head_run_with_given_validation_file_predicts(tmp_path, tiny_
     assert meta["kind"] == "head" and meta["extra"]["streaming"] is True
     predictions = Predictor.load(result.run_dir).predict(["the lamp is superb"])
     assert predictions[0].label in ("neg", "pos") and 0 < predictions[0].score <= 1
+
+
+def test_a_failed_streamed_run_resumes_from_its_split_files(tmp_path):
+    import shutil
+
+    path = tmp_path / "data.csv"
+    write_rows(path, toy_rows(300))
+    first = train(write_run_config(tmp_path, path))
+    run = RunDir(first.run_dir)
+    shutil.rmtree(run.model_dir)
+    run.update(status="failed")
+    resumed = train(None, resume=first.run_dir)
+    assert resumed.resumed and run.info()["status"] == "complete"
+    assert resumed.metrics["accuracy"] == first.metrics["accuracy"]  # same rows, same seed, same model
