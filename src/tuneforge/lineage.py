@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 from pathlib import Path
 
 import pandas as pd
 
-from tuneforge.atomic import atomic_write_json
+from tuneforge.atomic import atomic_file, atomic_write_json
 from tuneforge.cache import cache_dir
 from tuneforge.errors import RunError
 
@@ -67,9 +68,25 @@ def write_lineage(run, task, splits: dict[str, pd.DataFrame], sources: list[str]
     )
 
 
-def read_lineage(run) -> dict:
-    import json
+def write_lineage_hashes(run, hashes: dict, sources: list[str]) -> None:
+    """`write_lineage` for a streamed run: the per-split uint64 hashes (`data/rowhash.py`), written a block at a time."""
+    import numpy as np
 
+    key = lineage_key()
+    head = {"key_id": hashlib.sha256(key).hexdigest()[:8]}
+    with atomic_file(run.path / LINEAGE_FILE, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(head)[:-1] + ', "rows": {')
+        for n, (split, values) in enumerate(hashes.items()):
+            fh.write(("," if n else "") + json.dumps(split) + ": [")
+            values = np.asarray(values, dtype=np.uint64)
+            for start in range(0, len(values), 65536):
+                block = ",".join(f'"{v:0{HASH_HEX}x}"' for v in values[start : start + 65536].tolist())
+                fh.write(("," if start else "") + block)
+            fh.write("]")
+        fh.write('}, "sources": ' + json.dumps({s: file_digest(Path(s)) for s in sources if s and not s.startswith("bundled:")}) + "}")
+
+
+def read_lineage(run) -> dict:
     path = run.path / LINEAGE_FILE
     if not path.is_file():
         raise RunError(f"{run.path}: no {LINEAGE_FILE} (runs made before lineage was recorded cannot be searched)")

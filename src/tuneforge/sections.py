@@ -90,6 +90,15 @@ class DataConfig(_Section):
         description="Add word-edited copies of the training texts only, after splitting (recorded in data_report.json). "
         "Off by default: on k-shot BBC News it did not measurably help (docs/tasks.md).",
     )
+    streaming: bool = Field(
+        False,
+        description="Read, clean, dedupe and split the data in chunks and train incrementally (task classify, methods tfidf and head): "
+        "memory stays flat in the file size (docs/scaling.md).",
+    )
+    chunk_rows: int = Field(10_000, ge=1, description="data.streaming: rows read, cleaned and written per chunk.")
+    shuffle_buffer: int = Field(
+        10_000, ge=1, description="data.streaming: training rows held at once to shuffle the stream (bigger: closer to a full shuffle)."
+    )
 
 
 class ModelConfig(_Section):
@@ -115,6 +124,9 @@ class TfidfConfig(_Section):
     max_features: int = Field(50_000, ge=10, description="Vocabulary size cap.")
     ngram_max: int = Field(2, ge=1, le=3, description="Longest word n-gram.")
     c: float = Field(10.0, gt=0, description="Inverse regularisation strength of the logistic regression.")
+    hash_features: int = Field(
+        2**20, ge=16, le=2**24, description="data.streaming: columns of the hashed n-gram space (no vocabulary is held in memory)."
+    )
 
 
 class LstmConfig(_Section):

@@ -83,7 +83,8 @@ def linear_contributions(backend, text: str, target: int) -> list[WordAttributio
     vectorizer = backend.vectorizer
     x = vectorizer.transform([text]).tocsr()
     relative = backend.weight[target] - backend.weight.mean(axis=0)  # evidence for this label against the average label
-    names = vectorizer.get_feature_names_out()
+    # hashed features (a streamed run) have no vocabulary: name only the columns this text hits
+    names = vectorizer.feature_names_for(text) if hasattr(vectorizer, "feature_names_for") else vectorizer.get_feature_names_out()
     per_word: dict[str, float] = {}
     for f, value in zip(x.indices, x.data):
         grams = names[f].split(" ")

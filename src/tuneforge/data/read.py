@@ -4,7 +4,7 @@ Rows stream from CSV/TSV, JSONL, Parquet or CoNLL files as records that keep
 every column of the file (ids, groups, metadata) plus `source`, the place in
 the file ("file:line" or "file:row N") that errors and error analysis point at.
 `read_table` collects them; `read_chunks` hands them out in bounded pieces so
-files larger than memory can be scored.
+files larger than memory can be scored, or trained on (`data/stream.py`).
 """
 
 from __future__ import annotations
@@ -282,11 +282,22 @@ def read_table(
 
 
 def read_chunks(
-    path: str | Path, *, text_column: str = "text", fmt: str = "auto", encoding: str = "utf-8", chunk_rows: int = 1024
+    path: str | Path,
+    *,
+    text_column: str = "text",
+    label_column: str | None = None,
+    fmt: str = "auto",
+    encoding: str = "utf-8",
+    chunk_rows: int = 1024,
+    stats: dict | None = None,
+    text_setting: str = "--text-column",
 ) -> Iterator[pd.DataFrame]:
-    """Unlabeled rows in frames of at most `chunk_rows`, in file order (memory stays bounded)."""
+    """Rows in frames of at most `chunk_rows`, in file order (memory stays bounded); unlabeled unless `label_column` is given."""
     batch: list[dict] = []
-    for record in iter_records(path, text_column=text_column, label_column=None, fmt=fmt, encoding=encoding, text_setting="--text-column"):
+    records = iter_records(
+        path, text_column=text_column, label_column=label_column, fmt=fmt, encoding=encoding, stats=stats, text_setting=text_setting
+    )
+    for record in records:
         batch.append(record)
         if len(batch) >= chunk_rows:
             yield _frame(batch)

@@ -20,6 +20,11 @@ def check_augmentable(config, task) -> None:
     """A ConfigError before any work when the config asks to augment a task whose labels word edits would break."""
     if config.data.augment is not None and task.augment_refusal:
         raise ConfigError(f"invalid config:\n  data.augment: task {task.name} cannot be augmented: {task.augment_refusal}")
+    if config.data.augment is not None and config.data.streaming:
+        raise ConfigError(
+            "invalid config:\n  data.augment: not with data.streaming (the copies would have to fit in memory); "
+            "augmentation is for little data"
+        )
 
 
 def augment_training(data: PreparedData, config, task) -> PreparedData:

@@ -42,7 +42,7 @@ from tuneforge.engine.distributed import (
 from tuneforge.engine.elastic import elastic_key, find_elastic_run
 from tuneforge.engine.tracking import make_tracker
 from tuneforge.errors import ConfigError, ResourceError, RunError, RunStopped
-from tuneforge.lineage import write_lineage
+from tuneforge.lineage import write_lineage, write_lineage_hashes
 from tuneforge.models.registry import resolve_model
 from tuneforge.predict.runtime import load_runtime
 from tuneforge.rundir import RunDir
@@ -69,10 +69,15 @@ def write_failure(exc: BaseException, folder: Path) -> str | None:
     return None
 
 
-def standard_method(name: str, loop: str = "fine-tune"):
+def standard_method(name: str, loop: str = "fine-tune", *, streaming: bool = False):
     """The engine's own training methods; imported on demand (tfidf should not pay for importing transformers).
 
-    `loop` is the task's `training_loop`: language models (task lm) train full/lora in their own loop."""
+    `loop` is the task's `training_loop`: language models (task lm) train full/lora in their own loop;
+    `streaming`: tfidf and head learn chunk by chunk from split files (`data.streaming`)."""
+    if streaming:
+        from tuneforge.engine.streaming import train_head_streaming, train_tfidf_streaming
+
+        return train_head_streaming if name == "head" else train_tfidf_streaming
     if loop == "language-model":
         from tuneforge.engine.pretrain import train_language_model
 
@@ -124,10 +129,15 @@ def train(config: RunConfig, *, resume: str | Path | None = None, callbacks: lis
             return _resume(Path(earlier), callbacks=callbacks)
     set_seed(config.train.seed)
     model_path = resolve_model(config.model.name) if task.needs_pretrained(config) else None
+    _suggest_streaming(config)
     data = augment_training(task.prepare(config, seed=config.train.seed), config, task)
     if world_size() > 1:
         check_same_on_every_rank(frames_digest(data.splits()), what="the data split")
-    run = RunDir(share_from_main(_start_run(config, data, task).path if is_main_process() else None))
+    try:
+        run = RunDir(share_from_main(_start_run(config, data, task).path if is_main_process() else None))
+    finally:
+        if getattr(data, "streaming", False):  # staged split files not moved into a run are not kept
+            data.discard_staging()
     log_to_run_folder(run.logs_dir)
     return _execute(TrainContext(config=config, task=task, data=data, run=run, model_path=model_path, callbacks=callbacks, notes=notes))
 
@@ -150,9 +160,30 @@ def _earlier_attempt(config: RunConfig) -> str | None:
     return str(found) if found else None
 
 
+def _suggest_streaming(config: RunConfig) -> None:
+    """An in-memory run on a file larger than a quarter of the available memory: say that streaming exists, and why."""
+    from tuneforge.data.bundled import is_bundled
+
+    if config.data.streaming or is_bundled(config.data.train) or not Path(config.data.train).is_file():
+        return
+    import psutil
+
+    size, available = Path(config.data.train).stat().st_size, psutil.virtual_memory().available
+    if size > available / 4:
+        logger.warning(
+            "%s is %.1f GB, more than a quarter of the %.1f GB of available memory; an in-memory run holds it several times over. "
+            "Set data.streaming: true (methods tfidf, head) to train with flat memory",
+            config.data.train,
+            size / 1e9,
+            available / 1e9,
+        )
+
+
 def _check_distributable(config: RunConfig, task) -> None:
     if world_size() <= 1:
         return
+    if config.data.streaming:
+        raise ConfigError("invalid config:\n  data.streaming trains in one process; launch it without torchrun")
     method = task.method_of(config)
     problem = distributed_problem(method, own_trainer=task.trainer(method) is not None)
     if problem:
@@ -164,9 +195,14 @@ def _start_run(config: RunConfig, data: PreparedData, task) -> RunDir:
     logger.info("run directory: %s", run.path)
     run.write_config(dump_config(config))
     run.write_data_report(data.report)
-    for split, frame in data.splits().items():  # resume, evaluation and compression reuse the exact rows
-        run.write_split(split, frame)
-    write_lineage(run, task, data.splits(), [config.data.train, config.data.validation, config.data.test])
+    sources = [config.data.train, config.data.validation, config.data.test]
+    if getattr(data, "streaming", False):  # the split files were written during the pass: move them in
+        data.move_into(run.splits_dir)
+        write_lineage_hashes(run, data.hashes, sources)
+    else:
+        for split, frame in data.splits().items():  # resume, evaluation and compression reuse the exact rows
+            run.write_split(split, frame)
+        write_lineage(run, task, data.splits(), sources)
     run.update(
         status="running",
         task=task.name,
@@ -196,7 +232,12 @@ def _resume(path: Path, *, callbacks: list | None = None) -> RunResult:
     _check_distributable(config, task)
     set_seed(config.train.seed)
     log_to_run_folder(run.logs_dir)
-    data = _saved_data(run, strip_html=config.data.strip_html)
+    if config.data.streaming:
+        from tuneforge.data.stream import StreamedData
+
+        data = StreamedData.from_run(run.splits_dir, run.read_data_report(), chunk_rows=config.data.chunk_rows)
+    else:
+        data = _saved_data(run, strip_html=config.data.strip_html)
     recorded = (data.report.get("augmentation") or {}).get("rows_added")
     data = augment_training(data, config, task)  # the copies are not saved: made again, the same, from the saved rows
     if recorded is not None and recorded != data.report["augmentation"]["rows_added"]:
@@ -239,12 +280,19 @@ def _execute(ctx: TrainContext) -> RunResult:
             ctx.callbacks.extend(tracker.callbacks())
         with _model_folder(run) as tmp:
             method = task.method_of(config)
-            train_info = {**ctx.notes, **(task.trainer(method) or standard_method(method, task.training_loop))(ctx, Path(tmp))}
+            streaming = getattr(ctx.data, "streaming", False)
+            fit = task.trainer(method) or standard_method(method, task.training_loop, streaming=streaming)
+            train_info = {**ctx.notes, **fit(ctx, Path(tmp))}
         if not is_main_process():
             return RunResult(run_dir=run.path, metrics={}, cost={})
         main_split = "test" if ctx.data.test is not None else "validation"
         runtime = load_runtime(task, run.path, batch_size=config.train.eval_batch_size)
-        metrics = task.evaluate(runtime, ctx.frame(main_split), run.eval_dir, split=main_split, **task.evaluation_options(config))
+        if streaming:  # held-out rows scored chunk by chunk; only labels and probabilities are kept
+            metrics = task.evaluate_chunks(
+                runtime, ctx.data.chunks(main_split), run.eval_dir, split=main_split, **task.evaluation_options(config)
+            )
+        else:
+            metrics = task.evaluate(runtime, ctx.frame(main_split), run.eval_dir, split=main_split, **task.evaluation_options(config))
         cost = {**meter.snapshot(), **train_info.get("throughput", {})}
         if "distributed" in train_info:  # wall time is the job's; cpu seconds and peak memory are rank 0's
             cost["distributed"] = train_info["distributed"]

@@ -119,6 +119,10 @@ def load_vectorizer(folder: Path):
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     spec = json.loads((folder / "vectorizer.json").read_text(encoding="utf-8"))
+    if spec.get("kind") == "hashing":  # a streamed run's features: hashed n-grams, no vocabulary
+        from tuneforge.models.hashing import HashedTfidf
+
+        return HashedTfidf.from_spec(spec, load_file(str(folder / "idf.safetensors"))["idf"])
     params = dict(spec["params"], ngram_range=tuple(spec["params"]["ngram_range"]))
     vectorizer = TfidfVectorizer(vocabulary=spec["vocabulary"], **params)
     vectorizer.idf_ = load_file(str(folder / "idf.safetensors"))["idf"]

@@ -57,6 +57,7 @@ class Task(ABC):
     training_loop: ClassVar[str] = "fine-tune"  # which of the engine's loops trains full/lora: fine-tune, or language-model
     # why `data.augment` (word edits copying the label) does not apply; None: it does
     augment_refusal: ClassVar[str | None] = "it does not learn one label set per text, so word-edited copies have no label to copy"
+    streamable: ClassVar[bool] = False  # `data.streaming` applies (tfidf / head trained chunk by chunk)
 
     # -- how the engine runs it (a task that is not about text overrides these) -------------
 
@@ -69,7 +70,13 @@ class Task(ABC):
         return self.method_of(config) not in FROM_SCRATCH
 
     def prepare(self, config, *, seed: int):
-        """Read, clean and split the run's data (a `PreparedData`)."""
+        """Read, clean and split the run's data (a `PreparedData`; with `data.streaming`, a `StreamedData` on disk)."""
+        if config.data.streaming:
+            from tuneforge.data.stream import prepare_streaming
+
+            return prepare_streaming(
+                config.data, seed=seed, task=self, method=self.method_of(config), staging_parent=Path(config.output.dir)
+            )
         from tuneforge.data.prepare import prepare_data
 
         return prepare_data(config.data, seed=seed, task=self)

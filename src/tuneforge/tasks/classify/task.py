@@ -13,7 +13,7 @@ from tuneforge.errors import DataError
 from tuneforge.models.encode import linear_head_weights, softmax
 from tuneforge.tasks.base import EncodedDataset, LinearFit, Task, label_index
 from tuneforge.tasks.classify.decision import decide, positive_index, tune_threshold
-from tuneforge.tasks.classify.evaluate import evaluate_frame
+from tuneforge.tasks.classify.evaluate import evaluate_chunks, evaluate_frame
 from tuneforge.tasks.classify.metrics import selection_scores
 
 
@@ -29,6 +29,7 @@ class ClassifyTask(Task):
     augment_refusal = None  # a topic or intent survives a few edited words
     compressible = True
     explainable = True
+    streamable = True
     route = "/v1/classify"
 
     def label_names(self, frame: pd.DataFrame) -> list[str]:
@@ -104,6 +105,10 @@ class ClassifyTask(Task):
 
     def evaluate(self, predictor, frame: pd.DataFrame, out_dir: Path, *, split: str, slices=(), min_slice_rows: int = 30) -> dict:
         return evaluate_frame(predictor, frame, out_dir, split=split, slices=list(slices), min_slice_rows=min_slice_rows)
+
+    def evaluate_chunks(self, predictor, chunks, out_dir: Path, *, split: str, slices=(), min_slice_rows: int = 30) -> dict:
+        """`evaluate` over a streamed run's held-out split, read chunk by chunk."""
+        return evaluate_chunks(predictor, chunks, out_dir, split=split, slices=list(slices), min_slice_rows=min_slice_rows)
 
     def card_results(self, metrics: dict) -> str:
         split = metrics.get("split", "test")
