@@ -16,30 +16,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 from pathlib import Path
 
 import pandas as pd
 
 from tuneforge.atomic import atomic_file, atomic_write_json
-from tuneforge.cache import cache_dir
+from tuneforge.data.rowhash import lineage_key  # noqa: F401 - re-exported: engine.forget uses it
 from tuneforge.errors import RunError
 
 LINEAGE_FILE = "lineage.json"
 HASH_HEX = 16
-
-
-def lineage_key() -> bytes:
-    """This user's lineage key (32 random bytes), made on first use."""
-    path = cache_dir() / "lineage.key"
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # another process may race us: only one writes
-        try:
-            os.write(fd, os.urandom(32))
-        finally:
-            os.close(fd)
-    return path.read_bytes()
 
 
 def row_hashes(keys: list[str], key: bytes) -> list[str]:

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 
 import numpy as np
+
+from tuneforge.cache import cache_dir
 
 _MASK = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -96,3 +99,16 @@ def first_in_chunk(hashes: np.ndarray) -> np.ndarray:
     mask = np.zeros(len(hashes), dtype=bool)
     mask[first] = True
     return mask
+
+
+def lineage_key() -> bytes:
+    """This user's lineage key (32 random bytes), made on first use."""
+    path = cache_dir() / "lineage.key"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # another process may race us: only one writes
+        try:
+            os.write(fd, os.urandom(32))
+        finally:
+            os.close(fd)
+    return path.read_bytes()

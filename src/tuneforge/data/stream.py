@@ -144,7 +144,7 @@ def prepare_streaming(data: DataConfig, *, seed: int, task, method: str, staging
 
 
 def _stream_all(data: DataConfig, *, seed: int, task, transforms: list[str], staging: Path) -> StreamedData:
-    from tuneforge.lineage import lineage_key
+    from tuneforge.data.rowhash import lineage_key
 
     key = lineage_key()
     given = {s: spec for s, spec in (("validation", data.validation), ("test", data.test)) if spec}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tuneforge.devices import training_device, training_precision  # noqa: F401 - re-exported: engine.cost uses it
+
 
 def training_arguments(
     output_dir: str | Path,
@@ -65,37 +67,6 @@ def training_arguments(
         **selection,
         **extra,
     )
-
-
-def training_precision(requested: str = "auto", device: str | None = None) -> str:
-    """`train.precision` resolved for `device`: bf16 where it is native (about 2x faster training steps on this
-    project's AVX512-BF16 CPUs, docs/tasks.md), fp16 on GPUs without bf16, else fp32. An explicit choice the device
-    cannot run is an error, not a silent fallback."""
-    import torch
-
-    from tuneforge.errors import ConfigError
-
-    device = device or training_device()
-    native_bf16 = {
-        "cuda": lambda: torch.cuda.is_bf16_supported(),
-        "cpu": lambda: torch.ops.mkldnn._is_mkldnn_bf16_supported(),
-    }.get(device, lambda: False)()
-    if requested == "auto":
-        return "bf16" if native_bf16 else ("fp16" if device == "cuda" else "fp32")
-    if requested == "fp16" and device != "cuda":
-        raise ConfigError(f"train.precision=fp16 needs a CUDA GPU (this run trains on {device}); use bf16 or auto")
-    if requested == "bf16" and not native_bf16:
-        raise ConfigError(f"train.precision=bf16: this {device} has no native bfloat16 arithmetic; use auto or fp32")
-    return requested
-
-
-def training_device() -> str:
-    """Where the Trainer trains: CUDA when present, else Apple's MPS, else the CPU."""
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    return "mps" if torch.backends.mps.is_available() else "cpu"
 
 
 # train.* settings that map one to one onto `training_arguments` keywords

@@ -23,22 +23,10 @@ from tuneforge.engine.callbacks import append_metrics
 from tuneforge.engine.context import TrainContext
 from tuneforge.models.artifact import ModelMeta
 from tuneforge.models.lstm import BiLstmClassifier, LstmSpec, WordTokenizer, lstm_logits, pad_batch, save_lstm
+from tuneforge.plan.batches import length_batches
 
 logger = logging.getLogger(__name__)
 CLIP_NORM = 1.0  # recurrent nets without clipping occasionally blow up on long texts
-BUCKET_BATCHES = 50  # texts are sorted by length within windows of this many batches, then batched
-
-
-def length_batches(lengths: list[int], batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """Row indices per batch: shuffled, sorted by length within large windows, batch order shuffled."""
-    order = rng.permutation(len(lengths))
-    window = batch_size * BUCKET_BATCHES
-    batches = []
-    for start in range(0, len(order), window):
-        chunk = order[start : start + window]
-        chunk = chunk[np.argsort([lengths[i] for i in chunk], kind="stable")]
-        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
-    return [batches[i] for i in rng.permutation(len(batches))]
 
 
 def _loss_function(ctx: TrainContext, targets: np.ndarray):

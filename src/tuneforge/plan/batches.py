@@ -37,3 +37,19 @@ def _maxima(lengths: np.ndarray, batch_size: int) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     starts = np.arange(0, len(lengths), batch_size)
     return np.maximum.reduceat(np.asarray(lengths, dtype=np.int64), starts)
+
+
+BUCKET_BATCHES = 50  # lstm: texts are sorted by length within windows of this many batches, then batched
+
+
+def length_batches(lengths: list[int], batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Row indices per batch, as the lstm method trains (and the planner times it): shuffled, sorted by length
+    within large windows, batch order shuffled."""
+    order = rng.permutation(len(lengths))
+    window = batch_size * BUCKET_BATCHES
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = order[start : start + window]
+        chunk = chunk[np.argsort([lengths[i] for i in chunk], kind="stable")]
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]

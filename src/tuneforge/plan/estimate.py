@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import psutil
 
+from tuneforge.devices import training_precision
 from tuneforge.durations import parse_duration  # noqa: F401 - the planner's budgets are durations
-from tuneforge.engine.args import training_precision
 from tuneforge.plan.batches import file_order_batches, sorted_batches, training_batches
 from tuneforge.plan.calibrate import calibration, startup_seconds
 
@@ -227,8 +227,8 @@ def lstm_plan(config, task, stats: DataStats, *, usd_per_hour: float) -> MethodP
 
     import torch
 
-    from tuneforge.engine.lstm import length_batches
     from tuneforge.models.lstm import BiLstmClassifier, LstmSpec, WordTokenizer, lstm_logits, pad_batch
+    from tuneforge.plan.batches import length_batches
 
     t, data = config.train, stats.prepared
     n = min(len(data.train), LSTM_SAMPLE_ROWS)
