@@ -1,12 +1,15 @@
 """Load test: tuneforge's service vs a naive FastAPI + pipeline-per-request service, same run.
 
     python benchmarks/serve_load.py [--run RUN_DIR] [--duration 60] [--concurrency 16,64]
+    python benchmarks/serve_load.py --run RUN_DIR --workers 1,2 --no-baseline   # 1 vs 2 worker processes
 
-Both servers serve the same fine-tuned model on 127.0.0.1 and get the same
+Every server serves the same fine-tuned model on 127.0.0.1 and gets the same
 bounded load: C concurrent clients, each sending one short real BBC News text
 per request, for D seconds. Prints throughput, p50/p95/p99 latency and errors,
-and the throughput ratio; writes JSON. Without --run, a small full fine-tune of
-the packaged MiniLM is trained first (about a minute).
+and the throughput ratios; writes JSON. `--workers 1,2` serves the run once per
+worker count (`tuneforge serve --workers N`), one after the other. Without
+--run, a small fine-tune of the packaged MiniLM (`--demo-method`, default full)
+is trained first (about a minute).
 """
 
 from __future__ import annotations
@@ -40,13 +43,13 @@ def short_texts(n: int = 500) -> list[str]:
     return [" ".join(t.split()[:40]) for t in frame["text"]]  # title + first sentence or two
 
 
-def ensure_run(run: str | None) -> Path:
+def ensure_run(run: str | None, method: str = "full") -> Path:
     if run:
         return Path(run)
     from tuneforge.demo import demo_config
     from tuneforge.engine.run import train
 
-    config = demo_config(method="full", output_dir="runs/benchmark", overrides=["data.max_rows=300", "train.epochs=1"])
+    config = demo_config(method=method, output_dir="runs/benchmark", overrides=["data.max_rows=300", "train.epochs=1"])
     return train(config).run_dir
 
 
@@ -66,6 +69,60 @@ def wait_until_up(proc, port: int, *, path: str = "/healthz", what: str = "serve
 def start(cmd: list[str], port: int, env: dict) -> subprocess.Popen:
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
     return wait_until_up(proc, port, what=" ".join(cmd))
+
+
+NAIVE = "naive (pipeline per request)"
+
+
+def tree_rss_mb(pid: int) -> float | None:
+    """Resident memory of a process and its descendants (Linux /proc), in MB; None elsewhere."""
+    proc = Path("/proc")
+    if not proc.exists():
+        return None
+    parents = {}
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    tree, grew = {pid}, True
+    while grew:
+        more = {p for p, parent in parents.items() if parent in tree} - tree
+        tree |= more
+        grew = bool(more)
+    total_kb = 0
+    for p in tree:
+        try:
+            status = (proc / str(p) / "status").read_text()
+        except OSError:
+            continue
+        total_kb += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+    return round(total_kb / 1024, 1)
+
+
+def tuneforge_name(workers: int, counts: list[int]) -> str:
+    """The server's name: `tuneforge serve` when one worker count is measured (as before), else with its count."""
+    return "tuneforge serve" if counts == [1] else f"tuneforge serve --workers {workers}"
+
+
+def wait_for_workers(port: int, workers: int, timeout: float = 180) -> None:
+    """Until `workers` distinct processes have answered (X-Worker), so none is still loading when timing starts."""
+    if workers == 1:
+        return
+    seen, deadline = set(), time.time() + timeout
+    while len(seen) < workers and time.time() < deadline:
+
+        async def burst():
+            async with httpx.AsyncClient() as client:
+                got = await asyncio.gather(
+                    *(client.get(f"http://127.0.0.1:{port}/readyz", headers={"Connection": "close"}) for _ in range(16))
+                )
+            return {r.headers.get("X-Worker") for r in got}
+
+        seen |= asyncio.run(burst()) - {None}
+    if len(seen) < workers:
+        raise SystemExit(f"only {len(seen)} of {workers} workers answered")
 
 
 class KeepAliveConnection:
@@ -163,14 +220,19 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60)
     parser.add_argument("--concurrency", default="16,64")
     parser.add_argument("--serve-set", action="append", default=[], help="extra --set for tuneforge serve, e.g. serve.threads=1")
+    parser.add_argument("--workers", default="1", help="tuneforge serve --workers N for each N listed, e.g. 1,2")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the naive FastAPI + pipeline server")
+    parser.add_argument("--demo-method", default="full", help="without --run: the demo run to train (full, head, tfidf)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/serve_load.json")
     args = parser.parse_args()
-    run_dir = ensure_run(args.run).resolve()
+    worker_counts = [int(n) for n in args.workers.split(",")]
+    run_dir = ensure_run(args.run, args.demo_method).resolve()
     texts = short_texts()
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error"}
     env.pop("TUNEFORGE_API_KEYS", None)
-    servers = {
-        "naive (pipeline per request)": lambda port: [
+    servers = {}
+    if not args.no_baseline:
+        servers[NAIVE] = lambda port: [
             sys.executable,
             "-m",
             "uvicorn",
@@ -179,8 +241,10 @@ def main() -> None:
             str(port),
             "--log-level",
             "warning",
-        ],
-        "tuneforge serve": lambda port: [
+        ]
+    workers = {tuneforge_name(n, worker_counts): n for n in worker_counts}
+    for n in worker_counts:
+        servers[tuneforge_name(n, worker_counts)] = lambda port, n=n: [
             sys.executable,
             "-m",
             "tuneforge.cli",
@@ -189,42 +253,51 @@ def main() -> None:
             str(run_dir),
             "--port",
             str(port),
+            "--workers",
+            str(n),
             "--set",
             "serve.max_queue=1024",
             *(arg for setting in args.serve_set for arg in ("--set", setting)),
-        ],
-    }
+        ]
     results = []
     for name, command in servers.items():
         port = free_port()
         proc = start(command(port), port, {**env, "MODEL_DIR": str(run_dir / "model")})
         try:
+            wait_for_workers(port, workers.get(name, 1))
             url = f"http://127.0.0.1:{port}/v1/classify"
             asyncio.run(drive(url, texts, 4, 3))  # warm-up
             for c in [int(x) for x in args.concurrency.split(",")]:
                 print(f"{name}: {c} clients for {args.duration:.0f} s ...", file=sys.stderr, flush=True)
                 results.append({"server": name, "concurrency": c, **asyncio.run(drive(url, texts, c, args.duration))})
+                results[-1]["server_rss_mb"] = tree_rss_mb(proc.pid)  # every worker's model copy counted
         finally:
             proc.terminate()
             proc.wait(30)
     if args.serve_set:
         print(f"tuneforge serve settings: {' '.join(args.serve_set)}")
-    print(f"{'server':<30} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    print(f"{'server':<30} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7} {'RSS MB':>8}")
     for r in results:
         print(
             f"{r['server']:<30} {r['concurrency']:>7} {r['throughput_rps']:>8.1f} {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['errors']:>7}"
+            f" {r['server_rss_mb'] or float('nan'):>8.0f}"
         )
+    first = tuneforge_name(worker_counts[0], worker_counts)
     for c in sorted({r["concurrency"] for r in results}):
         pair = {r["server"]: r["throughput_rps"] for r in results if r["concurrency"] == c}
-        naive, ours = pair.get("naive (pipeline per request)"), pair.get("tuneforge serve")
-        if naive and ours:
-            print(f"throughput ratio at {c} clients: {ours / naive:.2f}x")
+        if pair.get(NAIVE) and pair.get(first):
+            print(f"throughput ratio at {c} clients: {pair[first] / pair[NAIVE]:.2f}x")
+        for n in worker_counts[1:]:
+            name = tuneforge_name(n, worker_counts)
+            if pair.get(first) and pair.get(name):
+                print(f"{name} vs {first} at {c} clients: {pair[name] / pair[first]:.2f}x")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
             {
                 "run": str(run_dir),
                 "serve_set": args.serve_set,
+                "workers": worker_counts,
                 "duration_s": args.duration,
                 "cpu_count": os.cpu_count(),
                 "results": results,

@@ -117,13 +117,15 @@ def load_models(specs: list[tuple[str, Path]], settings: ServeSettings, metrics:
         if not task.serves_texts:
             scored = predictor.answer_batch  # the task's own runtime batches its own queries
 
+        depth = metrics.queue_depth.labels(name)
+        depth.set(0)
         batcher = MicroBatcher(
             scored,
             max_batch_size=settings.max_batch_size,
             max_wait_ms=settings.max_wait_ms,
             max_queue=settings.max_queue,
             on_batch=on_batch,
+            on_depth=depth.set,  # written on change, not read at scrape: with several workers each writes its own file
         )
-        metrics.queue_depth.labels(name).set_function(lambda b=batcher: b.depth)
         models[name] = ServedModel(name=name, predictor=predictor, batcher=batcher, info=info)
     return models

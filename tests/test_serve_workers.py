@@ -1,0 +1,129 @@
+"""`serve --workers 2`: two processes on one port, metrics merged, a dead worker replaced, SIGTERM drains all."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from tuneforge.config import load_config
+from tuneforge.engine.run import train
+
+from conftest import run_cli, write_config
+
+AUTH = {"Authorization": "Bearer k"}
+GOOD = {"texts": ["The phone was great and wonderful."]}
+CLASSIFY_OK = re.compile(r'^tuneforge_requests_total\{error_type="",route="/v1/classify",status="200"\} (\S+)$', re.M)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return int(next(line for line in status if line.startswith("PPid:")).split()[1])
+
+
+def _post(base: str) -> httpx.Response | None:
+    try:
+        return httpx.post(f"{base}/v1/classify", json=GOOD, headers=AUTH, timeout=30)
+    except httpx.TransportError:  # not listening yet
+        return None
+
+
+def _classify(base: str, n: int) -> list[httpx.Response | None]:
+    """`n` requests at once, each on a new connection (the kernel hands each connection to one worker)."""
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(lambda _: _post(base), range(n)))
+
+
+def _ok(answers) -> list[httpx.Response]:
+    return [r for r in answers if r is not None and r.status_code == 200]
+
+
+def _served_count(base: str) -> float:
+    return float(CLASSIFY_OK.search(httpx.get(f"{base}/metrics").text).group(1))
+
+
+def _gauge(base: str, name: str) -> float:
+    return float(re.search(rf'^{name}\{{model="reviews"\}} (\S+)$', httpx.get(f"{base}/metrics").text, re.M).group(1))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads worker parents from /proc")
+def test_two_workers_share_the_port_merge_metrics_survive_a_crash_and_drain_on_sigterm(tmp_path):
+    run_dir = train(load_config(write_config(tmp_path, None, method="tfidf"))).run_dir
+    temp = tmp_path / "tmp"  # the service's private metrics directory goes here, and must be gone at the end
+    temp.mkdir()
+    port, log_path = _free_port(), tmp_path / "serve.log"
+    command = [sys.executable, "-m", "tuneforge.cli", "serve", f"reviews={run_dir}", "--port", str(port), "--workers", "2"]
+    settings = ["--set", "serve.drain_seconds=5", "--set", "serve.max_wait_ms=1000", "--set", "serve.max_batch_size=1024"]
+    with open(log_path, "w") as log:  # a file, not a pipe: a full pipe would stall the server
+        proc = subprocess.Popen(
+            command + settings, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "TUNEFORGE_API_KEYS": "k", "TMPDIR": str(temp)}
+        )
+    base, sent, workers = f"http://127.0.0.1:{port}", 0, set()
+    try:
+        deadline = time.time() + 120
+        while len(workers) < 2 and time.time() < deadline:  # until both workers have loaded their model and answered
+            answers = _ok(_classify(base, 8))
+            sent += len(answers)
+            workers |= {r.headers["X-Worker"] for r in answers}
+            time.sleep(0 if answers else 0.3)
+        assert len(workers) == 2, log_path.read_text()[-3000:]
+        assert len(list(temp.glob("tuneforge-metrics-*"))) == 1
+
+        answers = _ok(_classify(base, 20))
+        sent += len(answers)
+        assert len(answers) == 20
+        assert {r.json()["results"][0]["label"] for r in answers} == {"positive"}
+        pids = {int(r.headers["X-Worker"]) for r in answers} | {int(w) for w in workers}
+        assert len(pids) == 2 and {_parent_of(pid) for pid in pids} == {proc.pid}  # one process each, both ours
+        assert httpx.post(f"{base}/v1/classify", json=GOOD).status_code == 401  # every worker checks keys
+        assert _served_count(base) == sent  # whichever worker answers /metrics counts every worker's requests
+
+        victim = pids.pop()
+        os.kill(victim, signal.SIGKILL)
+        deadline, replaced = time.time() + 120, set()
+        while not replaced and time.time() < deadline:  # the parent starts a new worker in its place
+            answers = _ok(_classify(base, 8))
+            sent += len(answers)
+            assert len(answers) == 8  # the survivor serves meanwhile
+            replaced = {int(r.headers["X-Worker"]) for r in answers} - pids - {victim}
+        assert replaced, log_path.read_text()[-3000:]
+        assert f"Worker process [{victim}] died (exit code -9)" in log_path.read_text()
+        assert _served_count(base) == sent  # the dead worker's requests still count
+
+        # SIGTERM while requests wait for their batch (serve.max_wait_ms): each is answered, then every process exits 0
+        with ThreadPoolExecutor(8) as pool:
+            in_flight = [pool.submit(_post, base) for _ in range(8)]
+            deadline = time.time() + 0.9
+            while time.time() < deadline and _gauge(base, "tuneforge_queue_depth") < 8:  # summed over the workers
+                time.sleep(0.02)
+            assert _gauge(base, "tuneforge_queue_depth") == 8
+            proc.send_signal(signal.SIGTERM)
+            answers = _ok(f.result() for f in in_flight)
+        assert len(answers) == 8 and {r.json()["results"][0]["label"] for r in answers} == {"positive"}
+        assert proc.wait(60) == 0, log_path.read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    for pid in pids | replaced:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert list(temp.glob("tuneforge-metrics-*")) == []
+    assert "The phone was great" not in log_path.read_text()  # request bodies are never logged
+
+
+def test_workers_must_be_at_least_one(monkeypatch, capsys, tmp_path):
+    code, _, err = run_cli(monkeypatch, capsys, "serve", str(tmp_path), "--workers", "0")
+    assert code == 2 and "--workers" in err
