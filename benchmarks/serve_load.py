@@ -74,8 +74,12 @@ def start(cmd: list[str], port: int, env: dict) -> subprocess.Popen:
 NAIVE = "naive (pipeline per request)"
 
 
-def tree_rss_mb(pid: int) -> float | None:
-    """Resident memory of a process and its descendants (Linux /proc), in MB; None elsewhere."""
+def tree_pss_mb(pid: int) -> float | None:
+    """Memory of a process and its descendants (Linux /proc), in MB; None elsewhere.
+
+    Proportional set size: a page shared by k processes (torch's libraries, say) counts 1/k
+    in each, so the sum is what the processes hold together, not each one's RSS added up.
+    """
     proc = Path("/proc")
     if not proc.exists():
         return None
@@ -94,10 +98,10 @@ def tree_rss_mb(pid: int) -> float | None:
     total_kb = 0
     for p in tree:
         try:
-            status = (proc / str(p) / "status").read_text()
+            rollup = (proc / str(p) / "smaps_rollup").read_text()
         except OSError:
             continue
-        total_kb += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+        total_kb += next((int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:")), 0)
     return round(total_kb / 1024, 1)
 
 
@@ -270,17 +274,17 @@ def main() -> None:
             for c in [int(x) for x in args.concurrency.split(",")]:
                 print(f"{name}: {c} clients for {args.duration:.0f} s ...", file=sys.stderr, flush=True)
                 results.append({"server": name, "concurrency": c, **asyncio.run(drive(url, texts, c, args.duration))})
-                results[-1]["server_rss_mb"] = tree_rss_mb(proc.pid)  # every worker's model copy counted
+                results[-1]["server_pss_mb"] = tree_pss_mb(proc.pid)  # every worker's model copy counted
         finally:
             proc.terminate()
             proc.wait(30)
     if args.serve_set:
         print(f"tuneforge serve settings: {' '.join(args.serve_set)}")
-    print(f"{'server':<30} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7} {'RSS MB':>8}")
+    print(f"{'server':<30} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7} {'PSS MB':>8}")
     for r in results:
         print(
             f"{r['server']:<30} {r['concurrency']:>7} {r['throughput_rps']:>8.1f} {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['errors']:>7}"
-            f" {r['server_rss_mb'] or float('nan'):>8.0f}"
+            f" {r['server_pss_mb'] or float('nan'):>8.0f}"
         )
     first = tuneforge_name(worker_counts[0], worker_counts)
     for c in sorted({r["concurrency"] for r in results}):

@@ -127,3 +127,38 @@ def test_two_workers_share_the_port_merge_metrics_survive_a_crash_and_drain_on_s
 def test_workers_must_be_at_least_one(monkeypatch, capsys, tmp_path):
     code, _, err = run_cli(monkeypatch, capsys, "serve", str(tmp_path), "--workers", "0")
     assert code == 2 and "--workers" in err
+
+
+def test_shared_socket_gives_connections_without_nagle_delay():
+    """Accepted connections must say TCP, or asyncio leaves Nagle on and each kept-alive answer waits 40 ms for an ACK."""
+    import asyncio
+
+    from tuneforge.serve.workers import bind
+
+    async def nodelay_of_accepted_connection() -> int:
+        sock, seen = bind("127.0.0.1", 0), asyncio.Future()
+
+        async def handle(reader, writer):
+            seen.set_result(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(handle, sock=sock)
+        async with server:
+            reader, writer = await asyncio.open_connection(*sock.getsockname()[:2])
+            value = await asyncio.wait_for(seen, 5)
+            writer.close()
+        return value
+
+    assert asyncio.run(nodelay_of_accepted_connection()) != 0
+
+
+def test_port_in_use_is_a_config_error_naming_the_port():
+    from tuneforge.errors import ConfigError
+    from tuneforge.serve.workers import bind
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"serve.port: cannot listen on 127.0.0.1 port {port}"):
+            bind("127.0.0.1", port)
