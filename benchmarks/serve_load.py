@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -72,6 +73,12 @@ def start(cmd: list[str], port: int, env: dict) -> subprocess.Popen:
 
 
 NAIVE = "naive (pipeline per request)"
+
+
+def split(counts: list[int]) -> str:
+    """Answers per worker as percentages, e.g. 52/48; empty for one process."""
+    total = sum(counts)
+    return "/".join(f"{100 * n / total:.0f}" for n in counts) if len(counts) > 1 else ""
 
 
 def tree_pss_mb(pid: int) -> float | None:
@@ -142,6 +149,7 @@ class KeepAliveConnection:
         self.host, self.port = host, port
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.served_by: Counter[str] = Counter()  # X-Worker of each answer (serve --workers N)
 
     async def post(self, path: str, body: bytes) -> int:
         if self.writer is None:
@@ -159,6 +167,8 @@ class KeepAliveConnection:
                 length = int(value)
             elif name == "connection" and value.strip().lower() == "close":
                 close = True
+            elif name == "x-worker":
+                self.served_by[value.strip()] += 1
         await self.reader.readexactly(length)
         if close:
             await self.close()
@@ -179,7 +189,7 @@ async def drive_bodies(url: str, bodies: list[bytes], concurrency: int, duration
     host_port = url.split("//", 1)[1].split("/", 1)[0]
     host, port = host_port.split(":")
     path = "/" + url.split("//", 1)[1].split("/", 1)[1]
-    latencies, errors, statuses = [], 0, {}
+    latencies, errors, statuses, served_by = [], 0, {}, Counter()
     stop_at = time.perf_counter() + duration
 
     async def worker(k: int) -> None:
@@ -197,9 +207,11 @@ async def drive_bodies(url: str, bodies: list[bytes], concurrency: int, duration
             except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError, IndexError):
                 errors += 1
                 await connection.close()
+                served_by.update(connection.served_by)
                 connection = KeepAliveConnection(host, int(port))
             i += concurrency
         await connection.close()
+        served_by.update(connection.served_by)
 
     cpu_before = time.process_time()
     began = time.perf_counter()
@@ -215,6 +227,8 @@ async def drive_bodies(url: str, bodies: list[bytes], concurrency: int, duration
         "p95_ms": round(float(np.percentile(ms, 95)), 1),
         "p99_ms": round(float(np.percentile(ms, 99)), 1),
         "load_generator_cpu_share": round((time.process_time() - cpu_before) / elapsed, 3),  # of one core
+        # answers per worker process, most first (how evenly the kernel spread the kept-alive connections)
+        "answers_per_worker": sorted((n for w, n in served_by.items() if w), reverse=True),
     }
 
 
@@ -280,11 +294,13 @@ def main() -> None:
             proc.wait(30)
     if args.serve_set:
         print(f"tuneforge serve settings: {' '.join(args.serve_set)}")
-    print(f"{'server':<30} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7} {'PSS MB':>8}")
+    print(
+        f"{'server':<30} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7} {'PSS MB':>8}  answers per worker"
+    )
     for r in results:
         print(
             f"{r['server']:<30} {r['concurrency']:>7} {r['throughput_rps']:>8.1f} {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['errors']:>7}"
-            f" {r['server_pss_mb'] or float('nan'):>8.0f}"
+            f" {r['server_pss_mb'] or float('nan'):>8.0f}  {split(r['answers_per_worker'])}"
         )
     first = tuneforge_name(worker_counts[0], worker_counts)
     for c in sorted({r["concurrency"] for r in results}):

@@ -1,5 +1,6 @@
 """`serve --workers 2`: two processes on one port, metrics merged, a dead worker replaced, SIGTERM drains all."""
 
+import contextlib
 import os
 import re
 import signal
@@ -162,3 +163,29 @@ def test_port_in_use_is_a_config_error_naming_the_port():
         port = taken.getsockname()[1]
         with pytest.raises(ConfigError, match=f"serve.port: cannot listen on 127.0.0.1 port {port}"):
             bind("127.0.0.1", port)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT spreads connections on Linux only")
+def test_reuse_port_sockets_spread_a_burst_of_connections_over_the_workers():
+    """One shared socket let the first worker to wake accept all 16 connections of a burst; one socket per worker does not."""
+    from tuneforge.serve.workers import REUSE_PORT, bind
+
+    assert REUSE_PORT
+    holder = bind("127.0.0.1", 0, reuse_port=True)  # the parent's: holds the port, never listens
+    port = holder.getsockname()[1]
+    listeners = [bind("127.0.0.1", port, reuse_port=True) for _ in range(2)]
+    for s in listeners:
+        s.listen(64)
+        s.setblocking(False)
+    clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(32)]
+    accepted = []
+    for s in listeners:
+        n = 0
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                s.accept()[0].close()
+                n += 1
+        accepted.append(n)
+    for s in [*clients, *listeners, holder]:
+        s.close()
+    assert sum(accepted) == 32 and min(accepted) >= 4, accepted

@@ -1,8 +1,10 @@
 """`serve --workers N`: N processes on one port, each with its own models (shared nothing).
 
-The parent checks the runs and keys, binds the socket once and starts N spawned workers,
-each running the same draining uvicorn server (`serve/server.py`) on that socket; the
-kernel hands each new connection to one of them. uvicorn's own multi-process supervisor
+The parent checks the runs and keys, binds the port and starts N spawned workers, each
+running the same draining uvicorn server (`serve/server.py`) on it; the kernel hands each
+new connection to one of them (on Linux each worker listens on its own SO_REUSEPORT socket,
+which spreads connections evenly; elsewhere they share the parent's socket).
+uvicorn's own multi-process supervisor
 is not used: it runs a plain `uvicorn.Server` in each worker, which neither marks the
 service draining on SIGTERM nor exits 0 after draining.
 
@@ -41,6 +43,10 @@ from tuneforge.serve.settings import ServeSettings
 logger = logging.getLogger("uvicorn.error")  # the parent's lines sit with uvicorn's, in its format
 STARTUP_FAILURE = 3  # uvicorn's exit code for a server that never started
 CRASH_WINDOW_S, MAX_CRASHES = 60.0, 5
+# One shared listening socket lets whichever worker wakes first accept a whole burst of
+# connections (asyncio accepts up to the backlog per wake-up): 16 kept-alive clients all
+# landed on one worker. SO_REUSEPORT on Linux hashes each new connection to one worker's socket.
+REUSE_PORT = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 STOP_GRACE_S = 15.0  # beyond the drain: models unloading, the process ending
 
 
@@ -68,13 +74,20 @@ def serve_workers(model_specs: list[str], settings: ServeSettings, *, no_auth: b
     settings = settings.model_copy(update={"threads": worker_threads(settings)})
     uvicorn.Config("tuneforge.serve.app:create_app", log_level="info")  # sets up uvicorn's log format here; loads no app
     install_log_filters()
-    sock = bind(settings.host, settings.port)
+    # Linux: every worker listens on its own SO_REUSEPORT socket and the kernel spreads new connections
+    # evenly over them; the parent's socket only holds the port. Elsewhere the workers share this one.
+    port = settings.port
+    if REUSE_PORT:  # a plain bind first: it fails even when another reuse-port service holds the port
+        with bind(settings.host, port) as probe:
+            port = probe.getsockname()[1]  # port 0: the one picked, for every worker
+    sock = bind(settings.host, port, reuse_port=REUSE_PORT)
+    settings = settings.model_copy(update={"port": port})
     logger.info("Serving on %s with %d workers (Press CTRL+C to quit)", _url(sock), settings.workers)
     metrics_dir = tempfile.mkdtemp(prefix="tuneforge-metrics-")
     previous = os.environ.get(MULTIPROC_ENV)
     os.environ[MULTIPROC_ENV] = metrics_dir  # inherited by every worker, read by prometheus_client at its import
     try:
-        code = Supervisor(model_specs, settings, no_auth, sock, metrics_dir).run()
+        code = Supervisor(model_specs, settings, no_auth, None if REUSE_PORT else sock, metrics_dir).run()
     finally:
         sock.close()
         if previous is None:
@@ -88,8 +101,8 @@ def serve_workers(model_specs: list[str], settings: ServeSettings, *, no_auth: b
         raise WorkersFailed(f"serve --workers {settings.workers}: {code}")
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """The listening socket every worker accepts on (each calls listen() with serve's backlog).
+def bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A socket bound to the service's address; a worker's server calls listen() on it with serve's backlog.
 
     Made with proto=IPPROTO_TCP: asyncio turns Nagle's algorithm off only on connections
     whose socket says TCP, and an accepted socket inherits `proto` from this one. With
@@ -99,6 +112,8 @@ def bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -195,7 +210,9 @@ class Supervisor:
 
 
 def run_worker(model_specs, settings: ServeSettings, no_auth: bool, sock, metrics_dir: str, log_level: int) -> None:
-    """One worker: the service on the shared socket. Exit 0 after a drained SIGTERM, 3 if it never started."""
+    """One worker: the service on its own SO_REUSEPORT socket, or on the shared `sock`.
+
+    Exit 0 after a drained SIGTERM, 3 if it never started."""
     # Ctrl-C reaches every process of the terminal's group; the parent passes it on as SIGTERM, so the
     # worker needs no SIGINT of its own (uvicorn's handler takes over while it serves and restores this)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -204,10 +221,11 @@ def run_worker(model_specs, settings: ServeSettings, no_auth: bool, sock, metric
     from tuneforge.serve.server import draining_server
 
     try:
+        listener = sock or bind(settings.host, settings.port, reuse_port=True)
         server = draining_server(model_specs, settings, no_auth=no_auth, metrics_dir=metrics_dir)
-    except Exception:  # the parent checked the runs and keys, so this is the machine or a changed run: do not retry
+    except Exception:  # the parent checked the runs, keys and port, so this is the machine or a changed run: do not retry
         logging.getLogger(__name__).exception("worker could not build the service")
         sys.exit(STARTUP_FAILURE)
-    server.run(sockets=[sock])
+    server.run(sockets=[listener])
     if not server.started:
         sys.exit(STARTUP_FAILURE)
