@@ -1,12 +1,15 @@
 """Load test: tuneforge's service vs a naive FastAPI + pipeline-per-request service, same run.
 
     python benchmarks/serve_load.py [--run RUN_DIR] [--duration 60] [--concurrency 16,64]
+    python benchmarks/serve_load.py --run RUN_DIR --workers 1,2 --no-baseline   # 1 vs 2 worker processes
 
-Both servers serve the same fine-tuned model on 127.0.0.1 and get the same
+Every server serves the same fine-tuned model on 127.0.0.1 and gets the same
 bounded load: C concurrent clients, each sending one short real BBC News text
 per request, for D seconds. Prints throughput, p50/p95/p99 latency and errors,
-and the throughput ratio; writes JSON. Without --run, a small full fine-tune of
-the packaged MiniLM is trained first (about a minute).
+and the throughput ratios; writes JSON. `--workers 1,2` serves the run once per
+worker count (`tuneforge serve --workers N`), one after the other. Without
+--run, a small fine-tune of the packaged MiniLM (`--demo-method`, default full)
+is trained first (about a minute).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -40,13 +44,13 @@ def short_texts(n: int = 500) -> list[str]:
     return [" ".join(t.split()[:40]) for t in frame["text"]]  # title + first sentence or two
 
 
-def ensure_run(run: str | None) -> Path:
+def ensure_run(run: str | None, method: str = "full") -> Path:
     if run:
         return Path(run)
     from tuneforge.demo import demo_config
     from tuneforge.engine.run import train
 
-    config = demo_config(method="full", output_dir="runs/benchmark", overrides=["data.max_rows=300", "train.epochs=1"])
+    config = demo_config(method=method, output_dir="runs/benchmark", overrides=["data.max_rows=300", "train.epochs=1"])
     return train(config).run_dir
 
 
@@ -68,6 +72,70 @@ def start(cmd: list[str], port: int, env: dict) -> subprocess.Popen:
     return wait_until_up(proc, port, what=" ".join(cmd))
 
 
+NAIVE = "naive (pipeline per request)"
+
+
+def split(counts: list[int]) -> str:
+    """Answers per worker as percentages, e.g. 52/48; empty for one process."""
+    total = sum(counts)
+    return "/".join(f"{100 * n / total:.0f}" for n in counts) if len(counts) > 1 else ""
+
+
+def tree_pss_mb(pid: int) -> float | None:
+    """Memory of a process and its descendants (Linux /proc), in MB; None elsewhere.
+
+    Proportional set size: a page shared by k processes (torch's libraries, say) counts 1/k
+    in each, so the sum is what the processes hold together, not each one's RSS added up.
+    """
+    proc = Path("/proc")
+    if not proc.exists():
+        return None
+    parents = {}
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    tree, grew = {pid}, True
+    while grew:
+        more = {p for p, parent in parents.items() if parent in tree} - tree
+        tree |= more
+        grew = bool(more)
+    total_kb = 0
+    for p in tree:
+        try:
+            rollup = (proc / str(p) / "smaps_rollup").read_text()
+        except OSError:
+            continue
+        total_kb += next((int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:")), 0)
+    return round(total_kb / 1024, 1)
+
+
+def tuneforge_name(workers: int, counts: list[int]) -> str:
+    """The server's name: `tuneforge serve` when one worker count is measured (as before), else with its count."""
+    return "tuneforge serve" if counts == [1] else f"tuneforge serve --workers {workers}"
+
+
+def wait_for_workers(port: int, workers: int, timeout: float = 180) -> None:
+    """Until `workers` distinct processes have answered (X-Worker), so none is still loading when timing starts."""
+    if workers == 1:
+        return
+    seen, deadline = set(), time.time() + timeout
+    while len(seen) < workers and time.time() < deadline:
+
+        async def burst():
+            async with httpx.AsyncClient() as client:
+                got = await asyncio.gather(
+                    *(client.get(f"http://127.0.0.1:{port}/readyz", headers={"Connection": "close"}) for _ in range(16))
+                )
+            return {r.headers.get("X-Worker") for r in got}
+
+        seen |= asyncio.run(burst()) - {None}
+    if len(seen) < workers:
+        raise SystemExit(f"only {len(seen)} of {workers} workers answered")
+
+
 class KeepAliveConnection:
     """A bare HTTP/1.1 keep-alive client for one connection.
 
@@ -81,6 +149,7 @@ class KeepAliveConnection:
         self.host, self.port = host, port
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.served_by: Counter[str] = Counter()  # X-Worker of each answer (serve --workers N)
 
     async def post(self, path: str, body: bytes) -> int:
         if self.writer is None:
@@ -98,6 +167,8 @@ class KeepAliveConnection:
                 length = int(value)
             elif name == "connection" and value.strip().lower() == "close":
                 close = True
+            elif name == "x-worker":
+                self.served_by[value.strip()] += 1
         await self.reader.readexactly(length)
         if close:
             await self.close()
@@ -118,7 +189,7 @@ async def drive_bodies(url: str, bodies: list[bytes], concurrency: int, duration
     host_port = url.split("//", 1)[1].split("/", 1)[0]
     host, port = host_port.split(":")
     path = "/" + url.split("//", 1)[1].split("/", 1)[1]
-    latencies, errors, statuses = [], 0, {}
+    latencies, errors, statuses, served_by = [], 0, {}, Counter()
     stop_at = time.perf_counter() + duration
 
     async def worker(k: int) -> None:
@@ -136,9 +207,11 @@ async def drive_bodies(url: str, bodies: list[bytes], concurrency: int, duration
             except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError, IndexError):
                 errors += 1
                 await connection.close()
+                served_by.update(connection.served_by)
                 connection = KeepAliveConnection(host, int(port))
             i += concurrency
         await connection.close()
+        served_by.update(connection.served_by)
 
     cpu_before = time.process_time()
     began = time.perf_counter()
@@ -154,6 +227,8 @@ async def drive_bodies(url: str, bodies: list[bytes], concurrency: int, duration
         "p95_ms": round(float(np.percentile(ms, 95)), 1),
         "p99_ms": round(float(np.percentile(ms, 99)), 1),
         "load_generator_cpu_share": round((time.process_time() - cpu_before) / elapsed, 3),  # of one core
+        # answers per worker process, most first (how evenly the kernel spread the kept-alive connections)
+        "answers_per_worker": sorted((n for w, n in served_by.items() if w), reverse=True),
     }
 
 
@@ -163,14 +238,19 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60)
     parser.add_argument("--concurrency", default="16,64")
     parser.add_argument("--serve-set", action="append", default=[], help="extra --set for tuneforge serve, e.g. serve.threads=1")
+    parser.add_argument("--workers", default="1", help="tuneforge serve --workers N for each N listed, e.g. 1,2")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the naive FastAPI + pipeline server")
+    parser.add_argument("--demo-method", default="full", help="without --run: the demo run to train (full, head, tfidf)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/serve_load.json")
     args = parser.parse_args()
-    run_dir = ensure_run(args.run).resolve()
+    worker_counts = [int(n) for n in args.workers.split(",")]
+    run_dir = ensure_run(args.run, args.demo_method).resolve()
     texts = short_texts()
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error"}
     env.pop("TUNEFORGE_API_KEYS", None)
-    servers = {
-        "naive (pipeline per request)": lambda port: [
+    servers = {}
+    if not args.no_baseline:
+        servers[NAIVE] = lambda port: [
             sys.executable,
             "-m",
             "uvicorn",
@@ -179,8 +259,10 @@ def main() -> None:
             str(port),
             "--log-level",
             "warning",
-        ],
-        "tuneforge serve": lambda port: [
+        ]
+    workers = {tuneforge_name(n, worker_counts): n for n in worker_counts}
+    for n in worker_counts:
+        servers[tuneforge_name(n, worker_counts)] = lambda port, n=n: [
             sys.executable,
             "-m",
             "tuneforge.cli",
@@ -189,42 +271,53 @@ def main() -> None:
             str(run_dir),
             "--port",
             str(port),
+            "--workers",
+            str(n),
             "--set",
             "serve.max_queue=1024",
             *(arg for setting in args.serve_set for arg in ("--set", setting)),
-        ],
-    }
+        ]
     results = []
     for name, command in servers.items():
         port = free_port()
         proc = start(command(port), port, {**env, "MODEL_DIR": str(run_dir / "model")})
         try:
+            wait_for_workers(port, workers.get(name, 1))
             url = f"http://127.0.0.1:{port}/v1/classify"
             asyncio.run(drive(url, texts, 4, 3))  # warm-up
             for c in [int(x) for x in args.concurrency.split(",")]:
                 print(f"{name}: {c} clients for {args.duration:.0f} s ...", file=sys.stderr, flush=True)
                 results.append({"server": name, "concurrency": c, **asyncio.run(drive(url, texts, c, args.duration))})
+                results[-1]["server_pss_mb"] = tree_pss_mb(proc.pid)  # every worker's model copy counted
         finally:
             proc.terminate()
             proc.wait(30)
     if args.serve_set:
         print(f"tuneforge serve settings: {' '.join(args.serve_set)}")
-    print(f"{'server':<30} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    print(
+        f"{'server':<30} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7} {'PSS MB':>8}  answers per worker"
+    )
     for r in results:
         print(
             f"{r['server']:<30} {r['concurrency']:>7} {r['throughput_rps']:>8.1f} {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['errors']:>7}"
+            f" {r['server_pss_mb'] or float('nan'):>8.0f}  {split(r['answers_per_worker'])}"
         )
+    first = tuneforge_name(worker_counts[0], worker_counts)
     for c in sorted({r["concurrency"] for r in results}):
         pair = {r["server"]: r["throughput_rps"] for r in results if r["concurrency"] == c}
-        naive, ours = pair.get("naive (pipeline per request)"), pair.get("tuneforge serve")
-        if naive and ours:
-            print(f"throughput ratio at {c} clients: {ours / naive:.2f}x")
+        if pair.get(NAIVE) and pair.get(first):
+            print(f"throughput ratio at {c} clients: {pair[first] / pair[NAIVE]:.2f}x")
+        for n in worker_counts[1:]:
+            name = tuneforge_name(n, worker_counts)
+            if pair.get(first) and pair.get(name):
+                print(f"{name} vs {first} at {c} clients: {pair[name] / pair[first]:.2f}x")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
             {
                 "run": str(run_dir),
                 "serve_set": args.serve_set,
+                "workers": worker_counts,
                 "duration_s": args.duration,
                 "cpu_count": os.cpu_count(),
                 "results": results,

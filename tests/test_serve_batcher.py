@@ -101,3 +101,17 @@ def test_model_error_reaches_the_callers_and_worker_survives():
     assert batcher.predict(["abc"], timeout=5)[0, 0] == 3
     assert batcher.depth == 0
     batcher.close()
+
+
+def test_every_depth_change_is_reported():
+    """The service writes these to its queue-depth gauge (each worker its own, summed by /metrics)."""
+    gate, depths = threading.Event(), []
+    batcher = MicroBatcher(
+        lambda texts: (gate.wait(5), fake_model(texts))[1], max_batch_size=1, max_wait_ms=0, max_queue=10, on_depth=depths.append
+    )
+    first, second = batcher.submit(["a", "b"]), batcher.submit(["c"])
+    assert depths == [2, 3]
+    gate.set()
+    first.result(5), second.result(5)
+    batcher.close()
+    assert depths == [2, 3, 1, 0] and batcher.depth == 0

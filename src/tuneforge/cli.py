@@ -193,17 +193,21 @@ def serve(
     run_dirs: Annotated[list[str], typer.Argument(help="Run directories to serve, each RUN_DIR or NAME=RUN_DIR.", show_default=False)],
     host: Annotated[Optional[str], typer.Option(help="Interface to bind (default 127.0.0.1).")] = None,
     port: Annotated[Optional[int], typer.Option(help="TCP port (default 8000).")] = None,
+    workers: Annotated[
+        Optional[int], typer.Option(min=1, max=64, help="Worker processes on the port, each with its own copy of the models (default 1).")
+    ] = None,
     overrides: SetOption = None,
     no_auth: Annotated[bool, typer.Option("--no-auth", help="Serve a non-loopback --host without API keys (otherwise refused).")] = False,
 ) -> None:
     """Serve runs over HTTP: POST /v1/classify, GET /v1/models, /healthz, /readyz, /metrics, /docs.
 
-    API keys: TUNEFORGE_API_KEYS (comma-separated) or --set serve.api_keys_file=FILE."""
+    API keys: TUNEFORGE_API_KEYS (comma-separated) or --set serve.api_keys_file=FILE. See docs/serving.md."""
     from tuneforge.serve.server import serve as run_server
     from tuneforge.serve.settings import load_serve_settings
 
     extra = [f"serve.host={json.dumps(host)}"] if host else []  # quoted: '::' is YAML for a mapping
     extra += [f"serve.port={port}"] if port is not None else []
+    extra += [f"serve.workers={workers}"] if workers is not None else []
     run_server(run_dirs, load_serve_settings([*(overrides or []), *extra]), no_auth=no_auth)
 
 

@@ -62,12 +62,14 @@ class MicroBatcher:
         max_wait_ms: float = 5.0,
         max_queue: int = 256,
         on_batch: Callable[[int, float], None] | None = None,
+        on_depth: Callable[[int], None] | None = None,
     ):
         self._predict = predict
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000
         self.max_queue = max_queue
         self._on_batch = on_batch
+        self._on_depth = on_depth  # told every new depth (a gauge a scrape of another process can read)
         self._queue: queue.Queue[_Request | None] = queue.Queue()
         self._pending = 0
         self._lock = threading.Lock()
@@ -90,6 +92,8 @@ class MicroBatcher:
             if self._pending + len(texts) > self.max_queue:
                 raise QueueFull(f"queue holds {self._pending} texts (limit {self.max_queue})")
             self._pending += len(texts)
+            if self._on_depth:
+                self._on_depth(self._pending)
         self._queue.put(_Request(list(texts), future))
         return future
 
@@ -117,6 +121,8 @@ class MicroBatcher:
     def _release(self, n: int) -> None:
         with self._lock:
             self._pending -= n
+            if self._on_depth:
+                self._on_depth(self._pending)
 
     def _collect(self, first: _Request) -> tuple[list[_Request], bool]:
         batch, size, stop = [first], len(first.texts), False

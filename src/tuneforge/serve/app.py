@@ -10,6 +10,7 @@ own routes (models, health, readiness, metrics) are `serve/routes/service.py`.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from contextlib import asynccontextmanager
 
@@ -53,6 +54,7 @@ def create_app(state: ServiceState, *, load=None) -> FastAPI:
     )
     app.state.service = state
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=state.settings.max_body_bytes)
+    worker = str(os.getpid()) if state.settings.workers > 1 else ""  # which worker answered, for logs and balancer checks
 
     @app.middleware("http")
     async def count_requests(request: Request, call_next):
@@ -63,6 +65,8 @@ def create_app(state: ServiceState, *, load=None) -> FastAPI:
             _count(state, request, "500", "internal", started)
             raise
         _count(state, request, str(response.status_code), response.headers.get("X-Error-Type", ""), started)
+        if worker:
+            response.headers["X-Worker"] = worker
         return response
 
     @app.exception_handler(ApiError)
@@ -92,5 +96,7 @@ def _count(state: ServiceState, request: Request, status: str, error_type: str, 
     state.metrics.request_seconds.labels(path).observe(time.perf_counter() - started)
 
 
-def build_state(settings: ServeSettings) -> ServiceState:
-    return ServiceState(settings=settings, metrics=ServiceMetrics(), key_digests=load_key_digests(settings.api_keys_file))
+def build_state(settings: ServeSettings, *, metrics_dir: str | None = None) -> ServiceState:
+    """`metrics_dir`: where every worker's metrics are written (several workers), merged by `/metrics`."""
+    metrics = ServiceMetrics(merge_dir=metrics_dir)
+    return ServiceState(settings=settings, metrics=metrics, key_digests=load_key_digests(settings.api_keys_file))

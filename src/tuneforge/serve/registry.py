@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tuneforge.errors import ConfigError, RunError
 from tuneforge.models.artifact import ModelMeta
 from tuneforge.predict.batcher import MicroBatcher
-from tuneforge.predict.predictor import Predictor
 from tuneforge.rundir import RunDir, find_model_dir
 from tuneforge.serve.generations import GenerationSlots
 from tuneforge.serve.metrics import ServiceMetrics
 from tuneforge.serve.settings import ServeSettings
 from tuneforge.tasks import get_task
+
+if TYPE_CHECKING:  # imported where models load: a `serve --workers` parent checks runs without loading torch
+    from tuneforge.predict.predictor import Predictor
 
 
 @dataclass
@@ -86,6 +89,8 @@ def servable_meta(run_dir: Path, variant: str | None) -> ModelMeta:
 
 
 def load_models(specs: list[tuple[str, Path]], settings: ServeSettings, metrics: ServiceMetrics) -> dict[str, ServedModel]:
+    from tuneforge.predict.predictor import Predictor
+
     models = {}
     for name, run_dir in specs:
         task = get_task(servable_meta(run_dir, settings.variant).task)
@@ -117,13 +122,15 @@ def load_models(specs: list[tuple[str, Path]], settings: ServeSettings, metrics:
         if not task.serves_texts:
             scored = predictor.answer_batch  # the task's own runtime batches its own queries
 
+        depth = metrics.queue_depth.labels(name)
+        depth.set(0)
         batcher = MicroBatcher(
             scored,
             max_batch_size=settings.max_batch_size,
             max_wait_ms=settings.max_wait_ms,
             max_queue=settings.max_queue,
             on_batch=on_batch,
+            on_depth=depth.set,  # written on change, not read at scrape: with several workers each writes its own file
         )
-        metrics.queue_depth.labels(name).set_function(lambda b=batcher: b.depth)
         models[name] = ServedModel(name=name, predictor=predictor, batcher=batcher, info=info)
     return models

@@ -1,7 +1,8 @@
 """Run the service with uvicorn; SIGTERM drains in-flight requests, then exits 0.
 
 Connections are guarded (`serve/connections.py`: read deadline, connection cap) and
-the log is filtered (`serve/logs.py`: repeats counted, query strings hidden).
+the log is filtered (`serve/logs.py`: repeats counted, query strings hidden). With
+`serve.workers` above 1, `serve/workers.py` runs this same server in each worker process.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import logging
 import signal
 
 from tuneforge.serve.app import build_state, create_app
-from tuneforge.serve.auth import check_exposure
+from tuneforge.serve.auth import check_exposure, load_key_digests
 from tuneforge.serve.connections import accept_backlog, check_file_limit, guarded_protocol
 from tuneforge.serve.logs import install as install_log_filters
 from tuneforge.serve.registry import load_models, parse_model_specs, servable_meta
@@ -19,23 +20,42 @@ from tuneforge.serve.settings import ServeSettings
 logger = logging.getLogger(__name__)
 
 
-def build_service(model_specs: list[str], settings: ServeSettings, *, no_auth: bool = False):
-    """The app and its state; models load in the app's lifespan (specs and keys are checked now)."""
+def check_service(model_specs: list[str], settings: ServeSettings, *, no_auth: bool = False):
+    """Fail before binding a port if a run is missing, unfinished or not servable, or the keys do not fit the host."""
     specs = parse_model_specs(model_specs)
-    for _, run_dir in specs:  # fail before binding a port if a run is missing, unfinished or not servable
+    for _, run_dir in specs:
         servable_meta(run_dir, settings.variant)
-    state = build_state(settings)
-    check_exposure(settings.host, state.key_digests, no_auth)
+    check_exposure(settings.host, load_key_digests(settings.api_keys_file), no_auth)
+    return specs
+
+
+def build_service(model_specs: list[str], settings: ServeSettings, *, no_auth: bool = False, metrics_dir: str | None = None):
+    """The app and its state; models load in the app's lifespan (specs and keys are checked now).
+
+    `metrics_dir`: a worker's PROMETHEUS_MULTIPROC_DIR, so `/metrics` merges every worker's.
+    """
+    specs = check_service(model_specs, settings, no_auth=no_auth)
+    state = build_state(settings, metrics_dir=metrics_dir)
     app = create_app(state, load=lambda: load_models(specs, settings, state.metrics))
     return app, state
 
 
 def serve(model_specs: list[str], settings: ServeSettings, *, no_auth: bool = False) -> None:
-    import uvicorn
+    if settings.workers > 1:
+        from tuneforge.serve.workers import serve_workers
 
-    app, state = build_service(model_specs, settings, no_auth=no_auth)
+        serve_workers(model_specs, settings, no_auth=no_auth)
+        return
     if problem := check_file_limit(settings.max_connections):
         logger.warning(problem)
+    draining_server(model_specs, settings, no_auth=no_auth).run()
+
+
+def draining_server(model_specs: list[str], settings: ServeSettings, *, no_auth: bool = False, metrics_dir: str | None = None):
+    """A uvicorn server for the service whose SIGTERM marks it draining, drains, and ends the process with 0."""
+    import uvicorn
+
+    app, state = build_service(model_specs, settings, no_auth=no_auth, metrics_dir=metrics_dir)
 
     class DrainingServer(uvicorn.Server):
         def handle_exit(self, sig, frame):
@@ -59,4 +79,4 @@ def serve(model_specs: list[str], settings: ServeSettings, *, no_auth: bool = Fa
         server_header=False,
     )
     install_log_filters()  # after uvicorn.Config, which configures its loggers
-    DrainingServer(config).run()
+    return DrainingServer(config)

@@ -15,6 +15,13 @@ class ServeSettings(BaseModel):
 
     host: str = Field("127.0.0.1", description="Interface to bind; loopback unless you mean to expose it.")
     port: int = Field(8000, ge=0, le=65535, description="TCP port (0 picks a free one).")
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Worker processes accepting on the one port, each loading its own copy of the models (`--workers`); "
+        "limits are per worker.",
+    )
     max_batch_size: int = Field(32, ge=1, le=1024, description="Most texts run in one forward pass.")
     max_wait_ms: float = Field(5.0, ge=0, le=1000, description="How long the batcher waits to fill a batch.")
     max_queue: int = Field(256, ge=1, description="Texts waiting per model before requests get 429.")
@@ -46,7 +53,11 @@ class ServeSettings(BaseModel):
         "truncate", description="Texts over the model window: score the first window, or every window averaged (costs more)."
     )
     threads: int | None = Field(
-        None, ge=1, le=256, description="Compute threads per model; default every CPU. 1 leaves a core to HTTP under heavy load."
+        None,
+        ge=1,
+        le=256,
+        description="Compute threads per model; default every CPU (with several workers, the CPUs shared out between them). "
+        "1 leaves a core to HTTP under heavy load.",
     )
     api_keys_file: str | None = Field(None, description="File of API keys, one per line, plain or 'sha256:<hex>'.")
 
