@@ -202,7 +202,7 @@ def serve(
     """Serve runs over HTTP: POST /v1/classify, GET /v1/models, /healthz, /readyz, /metrics, /docs.
 
     API keys: TUNEFORGE_API_KEYS (comma-separated) or --set serve.api_keys_file=FILE. See docs/serving.md."""
-    from tuneforge.serve.server import serve as run_server
+    from tuneforge.serve.launch import serve as run_server
     from tuneforge.serve.settings import load_serve_settings
 
     extra = [f"serve.host={json.dumps(host)}"] if host else []  # quoted: '::' is YAML for a mapping

@@ -12,7 +12,7 @@ import signal
 
 from tuneforge.serve.app import build_state, create_app
 from tuneforge.serve.auth import check_exposure, load_key_digests
-from tuneforge.serve.connections import accept_backlog, check_file_limit, guarded_protocol
+from tuneforge.serve.connections import accept_backlog, guarded_protocol
 from tuneforge.serve.logs import install as install_log_filters
 from tuneforge.serve.registry import load_models, parse_model_specs, servable_meta
 from tuneforge.serve.settings import ServeSettings
@@ -38,17 +38,6 @@ def build_service(model_specs: list[str], settings: ServeSettings, *, no_auth: b
     state = build_state(settings, metrics_dir=metrics_dir)
     app = create_app(state, load=lambda: load_models(specs, settings, state.metrics))
     return app, state
-
-
-def serve(model_specs: list[str], settings: ServeSettings, *, no_auth: bool = False) -> None:
-    if settings.workers > 1:
-        from tuneforge.serve.workers import serve_workers
-
-        serve_workers(model_specs, settings, no_auth=no_auth)
-        return
-    if problem := check_file_limit(settings.max_connections):
-        logger.warning(problem)
-    draining_server(model_specs, settings, no_auth=no_auth).run()
 
 
 def draining_server(model_specs: list[str], settings: ServeSettings, *, no_auth: bool = False, metrics_dir: str | None = None):
