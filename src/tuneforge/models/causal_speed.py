@@ -23,6 +23,7 @@ import warnings
 
 import torch
 
+from tuneforge.devices import has_native_bf16
 from tuneforge.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def _bf16_output_layer(model) -> str:
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     if not isinstance(head, torch.nn.Linear):
         return "unchanged (not a Linear layer)"
-    if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+    if not has_native_bf16("cpu"):
         return "fp32 (this CPU has no native bfloat16)"
     model.set_output_embeddings(BFloat16Linear(head))  # a new weight: the input embedding it was tied to stays fp32
     model.config.tie_word_embeddings = False

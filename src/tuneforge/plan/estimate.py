@@ -25,10 +25,8 @@ from tuneforge.plan.batches import file_order_batches, sorted_batches, training_
 from tuneforge.plan.calibrate import calibration, startup_seconds
 
 SAMPLE_TEXTS = 4000  # token lengths are measured on at most this many texts per split, then scaled
-RUN_OVERHEAD_S = {"tfidf": 4.0, "lstm": 5.0, "head": 6.0, "full": 8.0, "lora": 8.0}
-LSTM_SAMPLE_ROWS = (
-    512  # the lstm estimate trains one epoch on at most this many training rows  # evaluation, plots, card, report, model save
-)
+RUN_OVERHEAD_S = {"tfidf": 4.0, "lstm": 5.0, "head": 6.0, "full": 8.0, "lora": 8.0}  # evaluation, plots, card, report, model save
+LSTM_SAMPLE_ROWS = 512  # the lstm estimate trains one epoch on at most this many training rows
 TRANSFORMER_METHODS = ("head", "lora", "full")
 PLANNED_TASKS = ("classify", "multilabel")
 

@@ -135,7 +135,7 @@ class ChatBot:
             if quantize is not None:
                 from tuneforge.models.causal_speed import speed_up
 
-                speed_up(loaded[0], quantize)
+                logger.info("generator made faster at load time: %s", speed_up(loaded[0], quantize))
         return cls(encoder=encoder, encoder_tokenizer=tokenizer, index=index, entries=entries, policy=policy, meta=meta, generator=loaded)
 
     def save(self, folder: str | Path) -> None:
