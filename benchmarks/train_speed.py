@@ -49,7 +49,7 @@ import numpy as np, pandas as pd, torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments
 from tuneforge.models.registry import resolve_model
 
-run_dir, epochs, out = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+run_dir, epochs, out, seed = sys.argv[1], float(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 train_df = pd.read_json(f"{run_dir}/splits/train.jsonl", lines=True)
 test_df = pd.read_json(f"{run_dir}/splits/test.jsonl", lines=True)
 labels = sorted(train_df["label"].unique())
@@ -74,7 +74,7 @@ def collate(features):
     counted["real"] += int(batch["attention_mask"].sum()); counted["all"] += int(batch["attention_mask"].numel())
     return batch
 
-args = TrainingArguments(output_dir=out, num_train_epochs=epochs, report_to="none", save_strategy="no", use_cpu=True)
+args = TrainingArguments(output_dir=out, num_train_epochs=epochs, report_to="none", save_strategy="no", use_cpu=True, seed=seed)
 trainer = Trainer(model=model, args=args, train_dataset=Rows(train_df), data_collator=collate)
 result = trainer.train()
 seconds = result.metrics["train_runtime"]
@@ -97,13 +97,14 @@ TUNEFORGE_VARIANTS = {  # label: train.* settings over the defaults
     "tuneforge": {},
     "tuneforge, fp32": {"precision": "fp32"},
     "tuneforge, no grouping": {"group_by_length": False},
+    "tuneforge, batch 8": {"batch_size": 8},  # the plain script's batch: as many optimiser steps
 }
 
 
-def tuneforge_run(spec: str, rows: int, epochs: float, runs_dir: Path, label: str) -> dict:
+def tuneforge_run(spec: str, rows: int, epochs: float, runs_dir: Path, label: str, seed: int) -> dict:
     raw = {
         "data": {"train": spec, "max_rows": rows},
-        "train": {"method": "full", "epochs": epochs, "seed": 42, **TUNEFORGE_VARIANTS[label]},
+        "train": {"method": "full", "epochs": epochs, "seed": seed, **TUNEFORGE_VARIANTS[label]},
         "output": {"dir": str(runs_dir), "name": "speed-" + label.replace(", ", "-").replace(" ", "-")},
     }
     return _run(TUNEFORGE, json.dumps(raw))
@@ -116,16 +117,24 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=1)
     parser.add_argument("--runs-dir", type=Path, default=ROOT / "runs/benchmark-speed")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/train_speed.json")
+    parser.add_argument("--seed", type=int, default=42, help="split, initialisation and shuffling seed of every run")
+    parser.add_argument(
+        "--variants", default=",".join(TUNEFORGE_VARIANTS), help="tuneforge runs beside the plain script (comma-separated labels)"
+    )
     args = parser.parse_args()
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in variants if v not in TUNEFORGE_VARIANTS]
+    if unknown or "tuneforge" not in variants:
+        parser.error(f"--variants must include 'tuneforge' and name only {list(TUNEFORGE_VARIANTS)}; got {variants}")
     rows = []
     for name in args.datasets.split(","):
         spec = DATASETS[name]
         results = {}
-        for label in TUNEFORGE_VARIANTS:
+        for label in variants:
             print(f"{name}: {label} ...", file=sys.stderr, flush=True)
-            results[label] = tuneforge_run(spec, args.rows, args.epochs, args.runs_dir, label)
+            results[label] = tuneforge_run(spec, args.rows, args.epochs, args.runs_dir, label, args.seed)
         print(f"{name}: plain Hugging Face Trainer ...", file=sys.stderr, flush=True)
-        plain = _run(PLAIN_HF, results["tuneforge"]["run_dir"], str(args.epochs), str(args.runs_dir / "plain-hf"))
+        plain = _run(PLAIN_HF, results["tuneforge"]["run_dir"], str(args.epochs), str(args.runs_dir / "plain-hf"), str(args.seed))
         for who, r in (*results.items(), ("plain HF Trainer", plain)):
             rows.append({"dataset": name, "who": who, **r, "speedup_vs_plain": round(r["texts_per_second"] / plain["texts_per_second"], 2)})
     header = f"{'data':<7} {'run':<24} {'texts/s':>8} {'x plain':>7} {'padding':>8} {'test acc':>8} {'train s':>8}"
@@ -139,7 +148,8 @@ def main() -> None:
     machine = {"python": platform.python_version(), "cpu_count": os.cpu_count(), "machine": platform.machine()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
-        json.dumps({"rows_sampled": args.rows, "epochs": args.epochs, "machine": machine, "results": rows}, indent=2) + "\n"
+        json.dumps({"rows_sampled": args.rows, "epochs": args.epochs, "seed": args.seed, "machine": machine, "results": rows}, indent=2)
+        + "\n"
     )
 
 
