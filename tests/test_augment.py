@@ -13,10 +13,10 @@ import yaml
 
 from tuneforge.config import load_config
 from tuneforge.data.augment import NeighbourTable, augment_frame, augment_text, delete, insert, replace, swap
-from tuneforge.engine.augment import augment_training
 from tuneforge.engine.run import train
 from tuneforge.errors import ConfigError
 from tuneforge.rundir import RunDir
+from tuneforge.tasks.augment import augment_training
 
 DATA = Path(__file__).parent / "data"
 
@@ -200,3 +200,19 @@ def test_resume_makes_the_same_copies_again(tmp_path, tiny_bert, caplog):
     assert RunDir(again.run_dir).read_data_report()["augmentation"] == recorded
     assert again.metrics["log_loss"] == pytest.approx(first.metrics["log_loss"], rel=1e-9)  # same rows, same model
     assert "copies on resume" not in caplog.text
+
+
+def test_the_planner_counts_the_copies_a_run_will_train_on(tmp_path, tiny_bert):
+    from tuneforge.plan.estimate import data_stats
+    from tuneforge.tasks import resolve_task
+
+    plain = load_config(None, [], base=reviews_config(tmp_path, tiny_bert))
+    plain.data.augment = None
+    augmented = load_config(None, [], base=reviews_config(tmp_path, tiny_bert, operations=["delete", "swap"], copies=2))
+    task = resolve_task(plain)
+    before = data_stats(plain, task, str(tiny_bert))
+    after = data_stats(augmented, task, str(tiny_bert))
+    added = after.prepared.report["augmentation"]["rows_added"]
+    assert added > 0
+    assert after.rows["train"] == before.rows["train"] + added  # steps, time and memory are planned on these
+    assert after.rows["validation"] == before.rows["validation"] and after.rows["test"] == before.rows["test"]

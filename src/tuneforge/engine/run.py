@@ -23,7 +23,6 @@ from tuneforge.atomic import atomic_dir
 from tuneforge.config import RunConfig, dump_config
 from tuneforge.data.prepare import PreparedData
 from tuneforge.data.split import data_name
-from tuneforge.engine.augment import augment_training, check_augmentable
 from tuneforge.engine.checkpoints import latest_complete_checkpoint
 from tuneforge.engine.context import TrainContext
 from tuneforge.engine.cost import CostMeter
@@ -47,6 +46,7 @@ from tuneforge.models.registry import resolve_model
 from tuneforge.predict.runtime import load_runtime
 from tuneforge.rundir import RunDir
 from tuneforge.tasks import resolve_task
+from tuneforge.tasks.augment import augment_training, check_augmentable
 
 logger = logging.getLogger(__name__)
 WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EPERM}

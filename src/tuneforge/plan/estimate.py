@@ -23,6 +23,7 @@ from tuneforge.devices import training_precision
 from tuneforge.durations import parse_duration  # noqa: F401 - the planner's budgets are durations
 from tuneforge.plan.batches import file_order_batches, sorted_batches, training_batches
 from tuneforge.plan.calibrate import calibration, startup_seconds
+from tuneforge.tasks.augment import augment_training
 
 SAMPLE_TEXTS = 4000  # token lengths are measured on at most this many texts per split, then scaled
 RUN_OVERHEAD_S = {"tfidf": 4.0, "lstm": 5.0, "head": 6.0, "full": 8.0, "lora": 8.0}  # evaluation, plots, card, report, model save
@@ -78,9 +79,9 @@ def data_stats(config, task, model_path: str | None) -> DataStats:
     """Read and split the data exactly as `train` will, then measure token lengths on a sample."""
     rss0 = psutil.Process().memory_info().rss
     started = time.perf_counter()
-    data = task.prepare(config, seed=config.train.seed)
+    data = augment_training(task.prepare(config, seed=config.train.seed), config, task)
     prepare_seconds = time.perf_counter() - started
-    splits = data.splits()
+    splits = {**data.splits(), "train": data.training_frame()}  # a run trains on the augmented copies too
     rows = {name: len(frame) for name, frame in splits.items()}
     lengths: dict[str, np.ndarray] = {}
     tokenize_seconds = 0.0

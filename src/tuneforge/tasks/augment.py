@@ -1,4 +1,6 @@
-"""`data.augment`: edited copies of the training rows, added after splitting and recorded in the data report.
+"""`data.augment`: edited copies of a task's training rows, added after splitting and recorded in the data report.
+
+Used by training and by the planner (which must count the copies a run will train on).
 
 The saved splits keep the original rows only (resume, evaluation, lineage and
 `forget` read those); the copies are made again from them, deterministically,
