@@ -1,6 +1,6 @@
 """How close `tuneforge plan` gets: predicted vs measured wall time and peak memory, every method, real data.
 
-    python benchmarks/plan_accuracy.py [--datasets bbc,tweets] [--rows 3000] [--methods tfidf,head,lora,full] [--epochs 1]
+    python benchmarks/plan_accuracy.py [--datasets bbc,tweets] [--rows 3000] [--methods tfidf,lstm,head,lora,full] [--epochs 1]
 
 For each dataset: `tuneforge plan --json` (its calibration is measured first if not cached,
 and not counted), then each method's real `tuneforge train` in a fresh process, one at a

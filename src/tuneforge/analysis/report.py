@@ -26,7 +26,7 @@ h1{font-size:1.5rem}h2{font-size:1.2rem;border-bottom:1px solid #ddd;padding-bot
 table{border-collapse:collapse;margin:.5rem 0;font-size:.92rem}td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top}
 th{background:#f4f4f6}.scroll{overflow-x:auto}img{max-width:100%;height:auto;border:1px solid #eee;margin:.3rem 0}
 .runs{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:1rem}.small{color:#a15c00}pre{background:#f7f7f9;padding:.6rem;overflow-x:auto;font-size:.85rem}
-.card h1{font-size:1.1rem}.card h2{font-size:1rem;border:0}
+.card{overflow-x:auto}.card h1{font-size:1.1rem}.card h2{font-size:1rem;border:0}
 """
 
 
