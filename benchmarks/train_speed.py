@@ -119,10 +119,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/train_speed.json")
     parser.add_argument("--seed", type=int, default=42, help="split, initialisation and shuffling seed of every run")
     parser.add_argument(
-        "--variants", default=",".join(TUNEFORGE_VARIANTS), help="tuneforge runs beside the plain script (comma-separated labels)"
+        "--variants", default=";".join(TUNEFORGE_VARIANTS), help="tuneforge runs beside the plain script (labels separated by ';')"
     )
     args = parser.parse_args()
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    variants = [v.strip() for v in args.variants.split(";") if v.strip()]
     unknown = [v for v in variants if v not in TUNEFORGE_VARIANTS]
     if unknown or "tuneforge" not in variants:
         parser.error(f"--variants must include 'tuneforge' and name only {list(TUNEFORGE_VARIANTS)}; got {variants}")
