@@ -273,7 +273,7 @@ def compress(
 def runs(
     directory: Annotated[Path, typer.Option("--dir", help="Parent directory of runs.")] = Path("runs"),
     trained_on: Annotated[
-        Optional[str], typer.Option(help="Only runs whose data held any of these rows: a data file, or one text.")
+        Optional[str], typer.Option(help="Only runs whose data held any of these rows: a data file (recommend: interactions), or one text.")
     ] = None,
     text_column: Annotated[str, typer.Option(help="Text column of --trained-on.")] = "text",
     user: Annotated[
