@@ -273,9 +273,14 @@ def compress(
 def runs(
     directory: Annotated[Path, typer.Option("--dir", help="Parent directory of runs.")] = Path("runs"),
     trained_on: Annotated[
-        Optional[str], typer.Option(help="Only runs whose data held any of these rows: a data file, or one text.")
+        Optional[str], typer.Option(help="Only runs whose data held any of these rows: a data file (recommend: interactions), or one text.")
     ] = None,
     text_column: Annotated[str, typer.Option(help="Text column of --trained-on.")] = "text",
+    user: Annotated[
+        Optional[list[str]],
+        typer.Option("--user", help="Only runs that saw any interaction of this user id, or of a file of ids; repeatable."),
+    ] = None,
+    user_column: Annotated[str, typer.Option(help="Id column of a --user table file (csv / jsonl / parquet).")] = "user",
     prune_older_than: Annotated[
         Optional[float], typer.Option(help="Delete finished runs that started more than this many days ago (listed first).")
     ] = None,
@@ -290,10 +295,10 @@ def runs(
             print(f"deleted {path}")
         return
     found = list_runs(directory)
-    if trained_on is not None:
-        from tuneforge.cli_runs import query_rows, runs_trained_on
+    if trained_on is not None or user:
+        from tuneforge.cli_runs import runs_trained_on, user_ids
 
-        found = runs_trained_on(found, query_rows(trained_on, text_column))
+        found = runs_trained_on(found, trained_on, text_column, user_ids(user, user_column) if user else None)
     if not found:
         err.print(f"no runs under {directory}")
         return

@@ -152,30 +152,54 @@ def report(
     print(path)
 
 
-def query_rows(source: str, text_column: str):
-    """A data file's rows (read like training data), or one literal text."""
-    import pandas as pd
-
-    from tuneforge.data.read import read_table
-
-    if Path(source).is_file():
-        frame, _ = read_table(source, text_column=text_column, label_column=None)
-        return frame
-    return pd.DataFrame({"text": [source]})
-
-
 @app.command()
 def forget(
     run_dir: Annotated[Path, typer.Argument(help="The run whose model must not have seen the rows.")],
-    rows: Annotated[str, typer.Option(help="A data file of the rows to forget, or one text.")],
+    rows: Annotated[Optional[str], typer.Option(help="A data file of the rows to forget (recommend: interactions), or one text.")] = None,
+    users: Annotated[
+        Optional[list[str]],
+        typer.Option("--users", help="A user id, or a file of ids (one a line, or a table's --user-column); repeatable. Recommend runs."),
+    ] = None,
     text_column: Annotated[str, typer.Option(help="Text column of --rows.")] = "text",
+    user_column: Annotated[str, typer.Option(help="Id column of a --users table file (csv / jsonl / parquet).")] = "user",
 ) -> None:
-    """Retrain a run's recipe (same config, seed and splits) without some rows; the old run is marked superseded."""
+    """Retrain a run's recipe (same config, seed and splits) without some rows or users; the old run is marked superseded."""
     from tuneforge.engine.forget import forget as forget_rows
+    from tuneforge.lineage import read_query
+    from tuneforge.rundir import RunDir
 
-    result, removed = forget_rows(run_dir, query_rows(rows, text_column))
+    if rows is None and not users:
+        raise UsageProblem("name what to forget: --rows FILE_OR_TEXT and/or --users ID_OR_FILE")
+    frame = read_query(RunDir.open(run_dir), rows, text_column=text_column) if rows is not None else None
+    result, removed = forget_rows(run_dir, frame, users=user_ids(users, user_column) if users else None)
     err.print(f"removed {sum(removed.values())} row(s) ({', '.join(f'{k} {v}' for k, v in removed.items())}); {run_dir} is superseded")
     _print_result(result)
+
+
+def user_ids(values: list[str], column: str) -> list[str]:
+    """`--user`/`--users` values as ids: each is an id, or a file of ids (a table's `column`, or one id a line)."""
+    from tuneforge.data.read import read_table
+
+    ids: list[str] = []
+    for value in values:
+        path = Path(value)
+        if not path.is_file():
+            ids.append(value.strip())
+        elif path.suffix.lower() in (".csv", ".tsv", ".jsonl", ".json", ".parquet"):
+            frame, _ = read_table(path, text_column=column, label_column=None)
+            ids.extend(_as_id(v) for v in frame["text"] if v is not None and str(v).strip())
+        else:
+            ids.extend(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+    if not ids:
+        raise UsageProblem(f"no user ids in {', '.join(values)}")
+    return ids
+
+
+def _as_id(value) -> str:
+    """Ids as training reads them: 7, "7" and 7.0 are one id."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
 
 
 def _pairs(values: list[str] | None, option: str, example: str) -> dict[str, str]:
@@ -189,20 +213,28 @@ def _pairs(values: list[str] | None, option: str, example: str) -> dict[str, str
     return out
 
 
-def runs_trained_on(found: list, rows) -> list:
-    """The runs whose saved splits hold any of `rows`; each shows how many, per split, in its problem column."""
-    from tuneforge.errors import RunError
-    from tuneforge.lineage import matches
+def runs_trained_on(found: list, source: str | None, text_column: str, users: list[str] | None) -> list:
+    """The runs whose saved splits hold any of the rows of `source` or any row of `users`.
+
+    Each run reads the query its own task's way (a text file, an interactions file); the problem
+    column shows what it saw, per split. Runs whose rows name no users are not searched by user."""
+    from tuneforge.errors import DataError, RunError
+    from tuneforge.lineage import matches, read_query, user_matches
     from tuneforge.rundir import RunDir
 
     hits = []
     for summary in found:
+        run, saw = RunDir(summary.path), []
         try:
-            counts = matches(RunDir(summary.path), rows)
-        except RunError as exc:
+            if source is not None:
+                counts = matches(run, read_query(run, source, text_column=text_column))
+                saw += [f"{v} {k}" for k, v in counts.items() if v]
+            held = user_matches(run, users) if users else None
+        except (RunError, DataError) as exc:
             err.print(f"{summary.path.name}: {exc}")
             continue
-        if any(counts.values()):
-            saw = "saw " + ", ".join(f"{v} {k}" for k, v in counts.items() if v)
-            hits.append(dataclasses.replace(summary, problem=saw, metric=None))
+        if held and any(held.values()):
+            saw.append(f"{max(held.values())} of the users")
+        if saw:
+            hits.append(dataclasses.replace(summary, problem="saw " + ", ".join(saw), metric=None))
     return hits

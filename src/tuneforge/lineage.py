@@ -5,10 +5,13 @@ SHA-256 digests of its source files — never the rows. The key lives in this us
 cache folder (created on first use, readable by the owner only), so the hashes in a
 run folder cannot be checked against guessed texts by someone who has only the folder.
 A row is what the model read: the text after the run's recorded transforms (for
-recommendations: the user and item ids), so a query is shaped the same way first.
+recommendations: the user and item ids and the time; `tasks/recommend/lineage.py`),
+so a query is shaped the same way first. Tasks whose rows name a person (the
+task's `user_column`) also keep the hashed ids of the users each split holds and
+of the users their side tables describe, so a customer can be found by id.
 
-`matches` answers "which models saw this customer's data?"; `engine/forget.py`
-retrains a run's recipe without some rows.
+`matches` and `user_matches` answer "which models saw this customer's data?";
+`engine/forget.py` retrains a run's recipe without some rows or users.
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ import pandas as pd
 
 from tuneforge.atomic import atomic_file, atomic_write_json
 from tuneforge.data.rowhash import lineage_key  # noqa: F401 - re-exported: engine.forget uses it
-from tuneforge.errors import RunError
+from tuneforge.errors import DataError, RunError
 
 LINEAGE_FILE = "lineage.json"
 HASH_HEX = 16
+USER_PREFIX = "\0user\0"  # user-id keys never equal a row key
 
 
 def row_hashes(keys: list[str], key: bytes) -> list[str]:
@@ -42,16 +46,23 @@ def file_digest(path: Path) -> str | None:
     return digest.hexdigest()
 
 
-def write_lineage(run, task, splits: dict[str, pd.DataFrame], sources: list[str]) -> None:
+def user_hashes(ids, key: bytes) -> list[str]:
+    """Keyed hashes of user ids, sorted (the order would tell which rows they came from); their own domain of keys."""
+    return sorted(set(row_hashes([USER_PREFIX + str(i).strip() for i in ids], key)))
+
+
+def write_lineage(run, task, splits: dict[str, pd.DataFrame], sources: list[str], *, side_users: list[str] = ()) -> None:
     key = lineage_key()
-    atomic_write_json(
-        run.path / LINEAGE_FILE,
-        {
-            "key_id": hashlib.sha256(key).hexdigest()[:8],
-            "rows": {name: row_hashes(task.row_keys(frame), key) for name, frame in splits.items()},
-            "sources": {s: file_digest(Path(s)) for s in sources if s and not s.startswith("bundled:")},
-        },
-    )
+    record = {
+        "key_id": hashlib.sha256(key).hexdigest()[:8],
+        "row_identity": task.row_identity(splits["train"]),
+        "rows": {name: row_hashes(task.row_keys(frame), key) for name, frame in splits.items()},
+        "sources": {s: file_digest(Path(s)) for s in sources if s and not s.startswith("bundled:")},
+    }
+    if task.user_column is not None:
+        record["users"] = {name: user_hashes(frame[task.user_column], key) for name, frame in splits.items()}
+        record["users"]["user_table"] = user_hashes(side_users, key)
+    atomic_write_json(run.path / LINEAGE_FILE, record)
 
 
 def write_lineage_hashes(run, hashes: dict, sources: list[str]) -> None:
@@ -79,13 +90,26 @@ def read_lineage(run) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def query_keys(run, rows: pd.DataFrame) -> list[str]:
+def read_query(run, source: str, *, text_column: str = "text") -> pd.DataFrame:
+    """The rows of a data file (or one literal text) read the way `run`'s task reads them and keyed like its rows."""
+    from tuneforge.tasks import get_task
+
+    config = run.read_config()
+    return get_task(config.task).query_rows(source, config, identity=read_lineage(run).get("row_identity"), text_column=text_column)
+
+
+def query_keys(run, rows: pd.DataFrame, *, identity: list[str] | None = None) -> list[str]:
     """The rows' keys as this run made them: texts through the run's recorded transforms (or the task's own keys)."""
     from tuneforge.data.transforms import apply_transforms
     from tuneforge.tasks import get_task
 
     config = run.read_config()
     task = get_task(config.task)
+    if identity is None:
+        identity = read_lineage(run).get("row_identity") or []
+    missing = [field for field in identity if field not in rows.columns]
+    if missing:
+        raise DataError(f"{run.path} identifies a row by {', '.join(identity)}; the rows to look for have no {', '.join(missing)}")
     frame = rows.copy()
     if "text" in frame:
         transforms = run.read_data_report().get("transforms") or []
@@ -95,9 +119,27 @@ def query_keys(run, rows: pd.DataFrame) -> list[str]:
 
 def matches(run, rows: pd.DataFrame) -> dict[str, int]:
     """How many of `rows` each split of `run` holds."""
-    lineage = read_lineage(run)
-    key = lineage_key()
-    if hashlib.sha256(key).hexdigest()[:8] != lineage.get("key_id"):
-        raise RunError(f"{run.path}: its lineage was hashed with another key (another user or machine); it cannot be searched here")
-    wanted = set(row_hashes(query_keys(run, rows), key))
+    lineage = checked_lineage(run)
+    wanted = set(row_hashes(query_keys(run, rows, identity=lineage.get("row_identity") or []), lineage_key()))
     return {split: sum(h in wanted for h in hashes) for split, hashes in lineage["rows"].items()}
+
+
+def user_matches(run, ids: list[str]) -> dict[str, int] | None:
+    """How many of the users `ids` each split (and the side user table) of `run` holds; None: its rows name no users."""
+    from tuneforge.tasks import get_task
+
+    lineage = checked_lineage(run)
+    if "users" not in lineage:
+        if get_task(run.read_config().task).user_column is not None:
+            raise RunError(f"{run.path}: its lineage was written before user ids were hashed; search it by interactions (--trained-on)")
+        return None
+    wanted = set(user_hashes(ids, lineage_key()))
+    return {part: len(wanted.intersection(hashes)) for part, hashes in lineage["users"].items()}
+
+
+def checked_lineage(run) -> dict:
+    """The run's lineage, refused when it was hashed under another key (its answers would be wrong here)."""
+    lineage = read_lineage(run)
+    if hashlib.sha256(lineage_key()).hexdigest()[:8] != lineage.get("key_id"):
+        raise RunError(f"{run.path}: its lineage was hashed with another key (another user or machine); it cannot be searched here")
+    return lineage

@@ -104,10 +104,13 @@ class RunResult:
     train_info: dict = field(default_factory=dict)  # what the method reports: stop epoch and reason, probe floor...
 
 
-def train(config: RunConfig, *, resume: str | Path | None = None, callbacks: list | None = None) -> RunResult:
+def train(
+    config: RunConfig, *, resume: str | Path | None = None, callbacks: list | None = None, data: PreparedData | None = None
+) -> RunResult:
     """Train, evaluate and save one run; with `resume`, continue that run instead.
 
-    `callbacks` are extra Hugging Face `TrainerCallback`s for the full/lora methods.
+    `callbacks` are extra Hugging Face `TrainerCallback`s for the full/lora methods; `data`, rows
+    already split (a retrain without some rows, `engine/forget.py`) instead of `task.prepare`.
     """
     from transformers import set_seed
 
@@ -129,8 +132,10 @@ def train(config: RunConfig, *, resume: str | Path | None = None, callbacks: lis
             return _resume(Path(earlier), callbacks=callbacks)
     set_seed(config.train.seed)
     model_path = resolve_model(config.model.name) if task.needs_pretrained(config) else None
-    _suggest_streaming(config)
-    data = augment_training(task.prepare(config, seed=config.train.seed), config, task)
+    if data is None:
+        _suggest_streaming(config)
+        data = task.prepare(config, seed=config.train.seed)
+    data = augment_training(data, config, task)
     if world_size() > 1:
         check_same_on_every_rank(frames_digest(data.splits()), what="the data split")
     try:
@@ -195,14 +200,14 @@ def _start_run(config: RunConfig, data: PreparedData, task) -> RunDir:
     logger.info("run directory: %s", run.path)
     run.write_config(dump_config(config))
     run.write_data_report(data.report)
-    sources = [config.data.train, config.data.validation, config.data.test]
+    sources = task.lineage_sources(config)
     if getattr(data, "streaming", False):  # the split files were written during the pass: move them in
         data.move_into(run.splits_dir)
         write_lineage_hashes(run, data.hashes, sources)
     else:
         for split, frame in data.splits().items():  # resume, evaluation and compression reuse the exact rows
             run.write_split(split, frame)
-        write_lineage(run, task, data.splits(), sources)
+        write_lineage(run, task, data.splits(), sources, side_users=task.side_users(config))
     run.update(
         status="running",
         task=task.name,

@@ -22,6 +22,7 @@ import pandas as pd
 
 from tuneforge.data.clean import plain_label
 from tuneforge.errors import DataError
+from tuneforge.tasks.lineage_hooks import LineageHooks
 
 ALL_METHODS = ("full", "lora", "head", "tfidf", "lstm")
 FROM_SCRATCH = ("tfidf", "lstm")  # methods that load no pretrained weights (model.name is not used)
@@ -42,7 +43,7 @@ class LinearFit:
     extra: dict = field(default_factory=dict)  # saved in tuneforge.json (e.g. multilabel thresholds)
 
 
-class Task(ABC):
+class Task(LineageHooks, ABC):
     name: ClassVar[str]
     methods: ClassVar[tuple[str, ...]] = ALL_METHODS
     auto_model: ClassVar[str] = "AutoModelForSequenceClassification"
@@ -104,14 +105,6 @@ class Task(ABC):
 
         frame, _ = load_clean(str(path), config.data.model_copy(update={"format": "auto"}), self, runtime.meta.transforms)
         return frame
-
-    def row_keys(self, frame: pd.DataFrame) -> list[str]:
-        """What identifies a row for data lineage (hashed, never stored): the text the model read."""
-        return [t if isinstance(t, str) else "" for t in frame["text"]]
-
-    def saved_split_columns(self) -> dict:
-        """`data` settings that read a saved split back (a retrain without some rows)."""
-        return {"text_column": "text", "label_column": "label", "max_rows": None}
 
     def evaluation_options(self, config) -> dict:
         """Keyword settings `evaluate` takes from the config (e.g. fairness slices); none by default."""

@@ -20,13 +20,14 @@ import pandas as pd
 from tuneforge.atomic import atomic_file, atomic_write_json
 from tuneforge.data.prepare import PreparedData
 from tuneforge.errors import ConfigError, DataError
+from tuneforge.tasks.lineage_hooks import LineageHooks
 
 logger = logging.getLogger(__name__)
 KINDS = ("faq", "document", "out_of_scope")
 HEADLINE = ("hit@1", "hit@5", "mrr", "token_f1", "rouge_l", "groundedness", "handoff_precision", "handoff_recall", "handoff_f1")
 
 
-class ChatTask:
+class ChatTask(LineageHooks):
     name: ClassVar[str] = "chat"
     methods: ClassVar[tuple[str, ...]] = ("retrieval", "lora-sft")
     route: ClassVar[str] = "/v1/chat/completions"

@@ -18,13 +18,14 @@ import pandas as pd
 from tuneforge.atomic import atomic_write_json
 from tuneforge.data.prepare import PreparedData
 from tuneforge.plots import save_bars_png
+from tuneforge.tasks.lineage_hooks import LineageHooks
 from tuneforge.tasks.recommend.models import METHODS, USES_ENCODER
 
 logger = logging.getLogger(__name__)
 SLICE_MIN_USERS = 20  # smaller slices are listed with their size but no comparison is drawn from them
 
 
-class RecommendTask:
+class RecommendTask(LineageHooks):
     name: ClassVar[str] = "recommend"
     methods: ClassVar[tuple[str, ...]] = ("auto", *METHODS)
     route: ClassVar[str] = "/v1/recommend"
@@ -42,13 +43,40 @@ class RecommendTask:
     def needs_pretrained(self, config) -> bool:
         return config.recommend.items is not None and config.recommend.method in ("auto", *USES_ENCODER)
 
+    # -- data lineage (identity of an interaction: tasks/recommend/lineage.py) ------------------
+
+    user_column: ClassVar[str | None] = "user"
+
     def row_keys(self, frame: pd.DataFrame) -> list[str]:
-        return [f"{u}\t{i}" for u, i in zip(frame["user"].astype(str), frame["item"].astype(str))]
+        from tuneforge.tasks.recommend.lineage import interaction_keys
+
+        return interaction_keys(frame)
+
+    def row_identity(self, frame: pd.DataFrame) -> list[str]:
+        from tuneforge.tasks.recommend.lineage import identity_of
+
+        return identity_of(frame)
+
+    def lineage_sources(self, config) -> list[str]:
+        return [config.data.train, config.recommend.items, config.recommend.users]
+
+    def side_users(self, config) -> list[str]:
+        from tuneforge.tasks.recommend.lineage import user_table_ids
+
+        return user_table_ids(config)
+
+    def query_rows(self, source: str, config, *, identity: list[str] | None, text_column: str) -> pd.DataFrame:
+        from tuneforge.tasks.recommend.lineage import query_interactions
+
+        return query_interactions(source, config, identity)
 
     def saved_split_columns(self) -> dict:
-        from tuneforge.errors import ConfigError
+        return {}  # retrained from its saved splits as they are (retrain_without), not re-read through data settings
 
-        raise ConfigError("forgetting rows of a recommend run is not supported yet: retrain from the source data without them")
+    def retrain_without(self, config, kept: dict[str, pd.DataFrame], *, users: set[str], staging: Path, report: dict):
+        from tuneforge.tasks.recommend.lineage import retrain_data
+
+        return retrain_data(config, kept, users=users, staging=staging, report=report)
 
     def evaluation_options(self, config) -> dict:
         return {}  # slices come from the user table the model was trained with
