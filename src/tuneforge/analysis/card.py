@@ -71,6 +71,7 @@ def training_lines(info: dict) -> list[str]:
             f"Training: {speed['train_texts_per_second']} texts/s, {speed['train_tokens_per_second']} tokens/s; "
             f"{speed['padding_share']:.0%} of computed positions were padding"
             + (f"; {info['precision']} arithmetic" if info.get("precision") else "")
+            + ("; compiled with torch.compile (train.compile)" if info.get("compile") else "")
         )
     probe = next((k for k in info if k.startswith("probe_validation_")), None)
     if probe:

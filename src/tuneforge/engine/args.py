@@ -34,6 +34,7 @@ def training_arguments(
 
     from tuneforge.engine.distributed import world_size
 
+    device = training_device()
     steps_per_epoch = max(1, n_train // (batch_size * gradient_accumulation_steps * world_size()))
     strategy = ("steps" if checkpoint_every else "epoch") if checkpoints else "no"
     selection = (
@@ -59,8 +60,10 @@ def training_arguments(
         seed=seed,
         data_seed=seed,
         report_to="none",
-        use_cpu=training_device() == "cpu",  # otherwise the Trainer takes CUDA (one GPU per process) or MPS
+        use_cpu=device == "cpu",  # otherwise the Trainer takes CUDA (one GPU per process) or MPS
         dataloader_num_workers=0,
+        # page-locked batches only pay for copies to a CUDA GPU (the 5.x default is on for MPS too, where torch ignores it)
+        dataloader_pin_memory=device == "cuda",
         # True (the 5.x default) multiplies the loss by the number of processes for models whose loss ignores the
         # token count (sequence classification): losses read 2x on 2 processes and gradients double
         average_tokens_across_devices=False,
@@ -83,7 +86,7 @@ def run_training_arguments(train, output_dir: str | Path, *, n_train: int, evalu
     one optimiser step still sees `train.batch_size x train.gradient_accumulation_steps` examples."""
     settings = {name: getattr(train, name) for name in FROM_TRAIN_CONFIG}
     precision = training_precision(train.precision)
-    settings.update(bf16=precision == "bf16", fp16=precision == "fp16")
+    settings.update(bf16=precision == "bf16", fp16=precision == "fp16", torch_compile=train.compile)
     if plan is not None:
         settings.update(batch_size=plan.per_device, gradient_accumulation_steps=plan.accumulation)
     return training_arguments(

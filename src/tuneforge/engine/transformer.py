@@ -23,6 +23,7 @@ import numpy as np
 from tuneforge.engine.args import run_training_arguments
 from tuneforge.engine.callbacks import MetricsFileLogger, injected_faults
 from tuneforge.engine.checkpoints import CompleteCheckpointMarker
+from tuneforge.engine.compiling import StepTimer, named_compile_failures
 from tuneforge.engine.context import TrainContext
 from tuneforge.engine.distributed import backend, is_main_process, plan_batches, sum_over_ranks, world_size
 from tuneforge.engine.optim import adamw
@@ -158,7 +159,8 @@ def train_transformer(ctx: TrainContext, out_dir: Path) -> dict:
 
     train_set = task.encode(tokenizer, ctx.frame("train"), labels, max_length=t.max_length)
     validation_set = task.encode(tokenizer, ctx.frame("validation"), labels, max_length=t.max_length)
-    callbacks = [MetricsFileLogger(ctx.run.metrics_file), CompleteCheckpointMarker(), *ctx.callbacks, *injected_faults()]
+    timer = StepTimer()
+    callbacks = [MetricsFileLogger(ctx.run.metrics_file), CompleteCheckpointMarker(), timer, *ctx.callbacks, *injected_faults()]
     plan = plan_batches(t.batch_size, t.gradient_accumulation_steps, world_size())
     if t.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience))
@@ -175,7 +177,8 @@ def train_transformer(ctx: TrainContext, out_dir: Path) -> dict:
     )
     if ctx.resume_from:
         logger.info("resuming from %s", ctx.resume_from)
-    result = trainer.train(resume_from_checkpoint=str(ctx.resume_from) if ctx.resume_from else None)
+    with named_compile_failures(t.compile):
+        result = trainer.train(resume_from_checkpoint=str(ctx.resume_from) if ctx.resume_from else None)
     info = {
         "global_step": trainer.state.global_step,
         "epochs_done": trainer.state.epoch,
@@ -186,6 +189,9 @@ def train_transformer(ctx: TrainContext, out_dir: Path) -> dict:
         "warm_start_scale": scale,
         "learning_rates": {"body": t.learning_rate, "head": t.head_learning_rate},
         "precision": "bf16" if trainer.args.bf16 else ("fp16" if trainer.args.fp16 else "fp32"),
+        "device": str(trainer.args.device),
+        "compile": bool(trainer.args.torch_compile),
+        "pin_memory": bool(trainer.args.dataloader_pin_memory),
         **stop_summary(trainer.state, t, t.metric),
     }
     if plan.world_size > 1:
@@ -193,8 +199,9 @@ def train_transformer(ctx: TrainContext, out_dir: Path) -> dict:
     if trainer.token_counter is not None:
         counter = trainer.token_counter  # each rank counted its own batches
         counter.texts, counter.tokens, counter.positions = map(int, sum_over_ranks([counter.texts, counter.tokens, counter.positions]))
-        info["throughput"] = trainer.token_counter.summary(
-            training_seconds(result.metrics.get("train_runtime", 0.0), trainer.state.log_history)
+        info["throughput"] = (
+            trainer.token_counter.summary(training_seconds(result.metrics.get("train_runtime", 0.0), trainer.state.log_history))
+            | timer.summary()
         )
     if probe is not None:
         info[f"probe_validation_{t.metric}"] = probe.score(t.metric)

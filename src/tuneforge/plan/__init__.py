@@ -1,12 +1,13 @@
 """`tuneforge plan`: what each method will cost on this data and this machine, before training.
 
 See `estimate.py` for how time and memory are built up, `calibrate.py` for the cached
-per-machine measurement, `batches.py` for the simulated padding.
+per-machine measurement, `batches.py` for the simulated padding, `project.py` and
+`gpus.py` for the GPU projections (not measured).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tuneforge.errors import ConfigError
 from tuneforge.plan.estimate import (
@@ -20,8 +21,11 @@ from tuneforge.plan.estimate import (
     tfidf_plan,
     transformer_plan,
 )
+from tuneforge.plan.gpus import GpuTable
+from tuneforge.plan.project import LABEL, gpu_memory_gb, model_shape, project
 
 PLAN_ORDER = ("tfidf", "lstm", "head", "lora", "full")
+LORA_TRAINABLE_SHARE = 0.02  # an upper bound on LoRA's adapters + head as a share of the model's parameters (GPU memory)
 
 
 @dataclass
@@ -29,18 +33,30 @@ class Plan:
     data: dict
     budget_seconds: float | None
     methods: list[MethodPlan]
+    gpu_projection: dict | None = field(default=None)  # the table and assumptions behind each method's `gpus`
 
     def to_dict(self) -> dict:
-        return {"data": self.data, "budget_seconds": self.budget_seconds, "methods": [m.to_dict() for m in self.methods]}
+        out = {"data": self.data, "budget_seconds": self.budget_seconds, "methods": [m.to_dict() for m in self.methods]}
+        if self.gpu_projection is not None:
+            out["gpu_projection"] = self.gpu_projection
+        return out
 
     def fitting(self) -> list[str]:
         return [m.method for m in self.methods if m.fits_budget is not False and m.fits_memory]
 
 
 def make_plan(
-    config, *, methods: list[str] | None = None, budget_seconds: float | None = None, refresh=False, progress=None, stats=None
+    config,
+    *,
+    methods: list[str] | None = None,
+    budget_seconds: float | None = None,
+    refresh=False,
+    progress=None,
+    stats=None,
+    gpu_table: GpuTable | None = None,
 ) -> Plan:
-    """A `MethodPlan` per method (default: every method the task has, cheapest first); `stats`: data already measured."""
+    """A `MethodPlan` per method (default: every method the task has, cheapest first); `stats`: data already measured;
+    `gpu_table`: also project each transformer method onto these GPU types."""
     from tuneforge.models.registry import resolve_model
     from tuneforge.tasks import get_task
 
@@ -65,4 +81,26 @@ def make_plan(
         plan.expected = expected_from_past_runs(config, method)
         plans.append(plan)
     check_budget(plans, budget_seconds)
-    return Plan(data=stats.summary(), budget_seconds=budget_seconds, methods=plans)
+    projection = None
+    if gpu_table is not None:
+        projection = {"label": LABEL, "table": gpu_table.source, "assumptions": gpu_table.assumptions()}
+        if model_path is not None:
+            _project_on_gpus(config, plans, model_path, gpu_table, budget_seconds)
+    return Plan(data=stats.summary(), budget_seconds=budget_seconds, methods=plans, gpu_projection=projection)
+
+
+def _project_on_gpus(config, plans: list[MethodPlan], model_path: str, table: GpuTable, budget_seconds: float | None) -> None:
+    t = config.train
+    shape = model_shape(model_path)
+    for plan in plans:
+        if plan.method not in TRANSFORMER_METHODS:
+            continue
+        memory = gpu_memory_gb(
+            shape,
+            plan.method,
+            batch_size=t.batch_size,
+            eval_batch_size=t.eval_batch_size,
+            max_length=t.max_length,
+            trainable=int(shape.params * LORA_TRAINABLE_SHARE),
+        )
+        plan.gpus = project(plan, shape, table, memory_gb=memory, budget_s=budget_seconds)

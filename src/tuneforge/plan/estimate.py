@@ -23,6 +23,7 @@ from tuneforge.devices import training_precision
 from tuneforge.durations import parse_duration  # noqa: F401 - the planner's budgets are durations
 from tuneforge.plan.batches import file_order_batches, sorted_batches, training_batches
 from tuneforge.plan.calibrate import calibration, startup_seconds
+from tuneforge.plan.project import batch_work
 from tuneforge.tasks.augment import augment_training
 
 SAMPLE_TEXTS = 4000  # token lengths are measured on at most this many texts per split, then scaled
@@ -44,6 +45,8 @@ class MethodPlan:
     fits_memory: bool = True
     expected: dict | None = None  # {"metric", "value", "source"} from a past run on the same data
     breakdown: dict = field(default_factory=dict)  # seconds by part of the run
+    compute: dict = field(default_factory=dict)  # transformer methods: what each model-compute part computes (project.py)
+    gpus: list[dict] = field(default_factory=list)  # projections per GPU type (project.py), not measured
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -146,12 +149,15 @@ def transformer_plan(config, task, stats: DataStats, model_path: str, method: st
     cal = calibration(model_path, spec, refresh=refresh, progress=progress)
     forward = cal["forward"]
 
-    def forward_pass(split: str, order: str = "sorted") -> float:
+    compute: dict[str, dict] = {}
+
+    def forward_pass(split: str, order: str = "sorted", *, part: str, times: float = 1.0) -> float:
         lengths = stats.lengths.get(split)
         if lengths is None:
             return 0.0
         batches = sorted_batches(lengths, t.eval_batch_size) if order == "sorted" else file_order_batches(lengths, t.eval_batch_size)
-        return _priced(batches, forward) * stats.scale(split)
+        _add_work(compute, part, batch_work(batches, t.eval_batch_size, stats.scale(split) * times, kind="forward"))
+        return _priced(batches, forward) * stats.scale(split) * times
 
     parts = {
         "startup": startup_seconds(refresh=refresh),
@@ -162,17 +168,19 @@ def transformer_plan(config, task, stats: DataStats, model_path: str, method: st
     epochs, note = (None, None) if method == "head" else planned_epochs(t)
     uses_probe = method == "head" or ("head" in task.methods and (t.warm_start == "probe" or t.keep == "best"))
     if uses_probe:
-        parts["probe_embeddings"] = forward_pass("train") + forward_pass("validation")
+        parts["probe_embeddings"] = forward_pass("train", part="probe_embeddings") + forward_pass("validation", part="probe_embeddings")
     if method != "head":
-        per_epoch = _priced(
-            training_batches(stats.lengths["train"], t.batch_size, grouped=t.group_by_length, seed=t.seed), cal["train_step"]
-        )
+        batches = training_batches(stats.lengths["train"], t.batch_size, grouped=t.group_by_length, seed=t.seed)
+        per_epoch = _priced(batches, cal["train_step"])
+        compute["training_steps"] = batch_work(batches, t.batch_size, stats.scale("train") * epochs, kind="train")
         steps_per_epoch = int(np.ceil(stats.rows["train"] / t.batch_size))
         evals = epochs if t.checkpoint_every is None else epochs * steps_per_epoch / t.checkpoint_every
         evals += 1 if t.warm_start == "probe" and uses_probe else 0  # the warm start is evaluated before the first step
         parts["training_steps"] = per_epoch * stats.scale("train") * epochs
-        parts["validation_evaluations"] = forward_pass("validation", order="file") * evals
-    parts["test_predictions"] = forward_pass("test") + (forward_pass("validation") if method != "head" else 0.0)
+        parts["validation_evaluations"] = forward_pass("validation", order="file", part="validation_evaluations", times=evals)
+    parts["test_predictions"] = forward_pass("test", part="test_predictions") + (
+        forward_pass("validation", part="test_predictions") if method != "head" else 0.0
+    )
     parts["overhead"] = RUN_OVERHEAD_S[method]
     wall = sum(parts.values())
     plan = MethodPlan(
@@ -183,10 +191,19 @@ def transformer_plan(config, task, stats: DataStats, model_path: str, method: st
         peak_rss_mb=round(cal["peak_rss_mb"] + stats.data_mb, 0),
         cost_usd=round(wall / 3600 * usd_per_hour, 4),
         breakdown={k: round(v, 3) for k, v in parts.items()},
+        compute=compute,
     )
     if note:
         plan.notes.append(note)
     return plan
+
+
+def _add_work(compute: dict, part: str, work: dict) -> None:
+    if part not in compute:
+        compute[part] = work
+        return
+    for key in ("batches", "positions", "positions_sq"):
+        compute[part][key] += work[key]
 
 
 def tfidf_plan(config, task, stats: DataStats, *, usd_per_hour: float) -> MethodPlan:
