@@ -46,12 +46,16 @@ def test_more_privacy_means_more_noise():
     assert noise[0] > noise[1]
 
 
-def test_scope_is_checked_before_any_work(tmp_path):
-    path = write_config(tmp_path, None, method="full")
+@pytest.mark.parametrize(("method", "task"), [("tfidf", "classify"), ("auto", "classify"), ("head", "multilabel"), ("lora", "entities")])
+def test_scope_is_checked_before_any_work(tmp_path, method, task):
+    path = write_config(tmp_path, None, method=method)
     raw = yaml.safe_load(path.read_text())
     raw["train"]["privacy"] = {"epsilon": 3}
+    raw["task"] = task
     path.write_text(yaml.safe_dump(raw))
-    with pytest.raises(ConfigError, match="train.privacy: differentially private training covers train.method head"):
+    with pytest.raises(
+        ConfigError, match=f"train.privacy: differentially private training covers train.method head .*got method {method} with task {task}"
+    ):
         load_config(path)
 
 

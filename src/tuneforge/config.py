@@ -50,6 +50,8 @@ CHAT_PATH_KEYS = ("documents", "eval_queries")
 MAX_CONFIG_BYTES = 1_000_000
 MAX_CONFIG_VALUES = 100_000
 SHOWN_CHARS = 80  # of a bad value echoed in an error message
+# Where train.privacy (DP-SGD) is built: method -> tasks.
+PRIVATE_METHODS = {"head": ("classify",), "lora": ("classify", "multilabel"), "full": ("classify", "multilabel")}
 
 
 class RunConfig(_Section):
@@ -70,9 +72,15 @@ class RunConfig(_Section):
 
     @model_validator(mode="after")
     def _privacy_scope(self) -> RunConfig:
-        if self.train.privacy is not None and (self.train.method != "head" or self.task != "classify"):
+        """DP-SGD where it is built: head on classify; full and lora on classify and multilabel."""
+        if self.train.privacy is None:
+            return self
+        tasks = PRIVATE_METHODS.get(self.train.method, ())
+        if self.task not in tasks:
+            covered = ", ".join(f"{method} (task {' or '.join(names)})" for method, names in PRIVATE_METHODS.items())
             raise ValueError(
-                f"train.privacy: differentially private training covers train.method head of task classify; got {self.train.method} / {self.task}"
+                f"train.privacy: differentially private training covers train.method {covered}; "
+                f"got method {self.train.method} with task {self.task}"
             )
         return self
 

@@ -6,6 +6,7 @@ puts them together into `RunConfig` and does the loading, overrides and error me
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -154,14 +155,25 @@ class PrivacyConfig(_Section):
     epsilon: float = Field(gt=0, description="Privacy budget ε the training may spend (smaller: more private, less accurate).")
     delta: float | None = Field(None, gt=0, lt=1, description="δ of (ε, δ)-DP; None: 1 / (10 x training rows).")
     max_grad_norm: float = Field(1.0, gt=0, description="Each example's gradient is clipped to this norm before noise is added.")
-    epochs: int = Field(30, ge=1, le=1000, description="Passes of DP-SGD over the training rows.")
+    epochs: int = Field(
+        30,
+        ge=1,
+        le=1000,
+        description="Passes of DP-SGD over the training rows, all run (the accountant plans for them: no early stopping). "
+        "Left out: 30 for head; full/lora: train.epochs rounded up, or 3.",
+    )
     batch_size: int = Field(64, ge=1, description="Expected rows per step (Poisson sampling draws each row with probability batch/n).")
-    learning_rate: float = Field(0.5, gt=0, description="SGD learning rate of the private head.")
+    learning_rate: float = Field(
+        0.5, gt=0, description="SGD learning rate of the private head (method head; full/lora use train.learning_rate with AdamW)."
+    )
 
 
 # Learning-rate defaults per method (body / adapters, head). LoRA adapters need a far larger rate than full
 # fine-tuning (at 5e-5 they learn almost nothing); a new head learns faster than a pretrained body may move.
 # lstm: Adam on a network learnt from scratch.
+# DP-SGD fine-tunes run every planned epoch (no early stopping): without train.epochs, this many.
+PRIVATE_FINE_TUNES = ("full", "lora")
+PRIVATE_FINE_TUNE_EPOCHS = 3
 LEARNING_RATES = {"full": (5e-5, 1e-3), "lora": (1e-3, 1e-3), "head": (None, None), "tfidf": (None, None), "lstm": (2e-3, None)}
 
 
@@ -256,7 +268,9 @@ class TrainConfig(_Section):
     checkpoint_every: int | None = Field(None, ge=1, description="Checkpoint (and evaluate) every N steps; None means every epoch.")
     keep_checkpoints: int = Field(2, ge=1, description="Newest checkpoints kept on disk (the best one is always kept).")
     privacy: PrivacyConfig | None = Field(
-        None, description="Differentially private training (method head): {epsilon, delta, max_grad_norm, ...}; ε spent is recorded."
+        None,
+        description="Differentially private training (DP-SGD; methods head, lora, full): {epsilon, delta, max_grad_norm, ...}; "
+        "ε spent is recorded.",
     )
     lora: LoraConfig = Field(default_factory=LoraConfig)
     head: HeadConfig = Field(default_factory=HeadConfig)
@@ -274,6 +288,9 @@ class TrainConfig(_Section):
                 data["learning_rate"] = body
             if data.get("head_learning_rate") is None and head is not None:
                 data["head_learning_rate"] = head
+            privacy = data.get("privacy")
+            if isinstance(privacy, dict) and "epochs" not in privacy and data.get("method", "full") in PRIVATE_FINE_TUNES:
+                data["privacy"] = {**privacy, "epochs": math.ceil(data.get("epochs") or PRIVATE_FINE_TUNE_EPOCHS)}
         return data
 
     @property

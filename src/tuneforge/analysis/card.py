@@ -64,6 +64,8 @@ def training_lines(info: dict) -> list[str]:
         lines.append(
             f"Differentially private (DP-SGD, Opacus): ε spent {privacy['epsilon_spent']} of {privacy['epsilon_requested']} requested, "
             f"δ={privacy['delta']:.2g}, noise multiplier {privacy['noise_multiplier']}, gradients clipped at {privacy['max_grad_norm']}"
+            + (f"; {privacy['steps']} steps at sampling rate {privacy['sample_rate']:g}" if "steps" in privacy else "")
+            + (f". Warning: {privacy['warning']}" if privacy.get("warning") else "")
         )
     speed = info.get("throughput") or {}
     if speed.get("padding_share") is not None:

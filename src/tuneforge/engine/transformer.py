@@ -140,22 +140,48 @@ def _distributed_summary(plan) -> dict:
     }
 
 
-def train_transformer(ctx: TrainContext, out_dir: Path) -> dict:
-    from transformers import EarlyStoppingCallback
+def load_for_fine_tuning(ctx: TrainContext, probe: Probe | None):
+    """Tokenizer and the task's model, its head warm-started from `probe` (if any), wrapped in LoRA for `lora`.
 
-    t, task, labels = ctx.config.train, ctx.task, ctx.labels
+    Returns (tokenizer, model, warm-start scale or None)."""
+    t, task = ctx.config.train, ctx.task
     name, remote = ctx.config.model.name, ctx.config.model.trust_remote_code
-    probe = fit_probe(ctx) if "head" in task.methods and (t.warm_start == "probe" or t.keep == "best") else None
     tokenizer = load_tokenizer(ctx.model_path, name=name, remote=remote)
-    model = load_pretrained(ctx.model_path, auto_model=task.auto_model, name=name, remote=remote, **task.model_kwargs(labels))
+    model = load_pretrained(ctx.model_path, auto_model=task.auto_model, name=name, remote=remote, **task.model_kwargs(ctx.labels))
     scale = (
         _warm_start(model, probe, logit_std=t.warm_start_logit_std)
         if probe and t.warm_start == "probe" and t.head.pooling == MEAN
         else None
     )
-    warm = scale is not None
     if t.method == "lora":
         model = wrap_lora(model, t.lora, task.peft_task_type)
+    return tokenizer, model, scale
+
+
+def save_fine_tuned(ctx: TrainContext, model, tokenizer, out_dir: Path, *, extra: dict) -> None:
+    """The model folder predict and serve load: plain weights (LoRA merged: no peft needed), tokenizer, meta."""
+    t = ctx.config.train
+    if t.method == "lora":
+        model = model.merge_and_unload()
+    if is_main_process():
+        model.save_pretrained(out_dir, safe_serialization=True)
+        tokenizer.save_pretrained(out_dir)
+        ModelMeta(kind="transformer", base_model=ctx.config.model.name, max_length=t.max_length, extra=extra, **ctx.meta_fields()).write(
+            out_dir
+        )
+
+
+def train_transformer(ctx: TrainContext, out_dir: Path) -> dict:
+    from transformers import EarlyStoppingCallback
+
+    t, task, labels = ctx.config.train, ctx.task, ctx.labels
+    if t.privacy is not None:  # DP-SGD: Trainer cannot clip per example; a loop of its own
+        from tuneforge.engine.private_tune import train_private_transformer
+
+        return train_private_transformer(ctx, out_dir)
+    probe = fit_probe(ctx) if "head" in task.methods and (t.warm_start == "probe" or t.keep == "best") else None
+    tokenizer, model, scale = load_for_fine_tuning(ctx, probe)
+    warm = scale is not None
 
     train_set = task.encode(tokenizer, ctx.frame("train"), labels, max_length=t.max_length)
     validation_set = task.encode(tokenizer, ctx.frame("validation"), labels, max_length=t.max_length)
@@ -224,12 +250,5 @@ def train_transformer(ctx: TrainContext, out_dir: Path) -> dict:
     learned = task.finish_training(
         validation_logits=lambda: _logits(trainer.predict(validation_set)), frame=ctx.frame("validation"), labels=labels, train=t
     )
-    best = trainer.model
-    if t.method == "lora":
-        best = best.merge_and_unload()  # plain weights: predict and serve need no peft
-    if is_main_process():
-        best.save_pretrained(out_dir, safe_serialization=True)
-        tokenizer.save_pretrained(out_dir)
-        extra = {**learned, **({"pooling": MEAN} if warm else {})}
-        ModelMeta(kind="transformer", base_model=name, max_length=t.max_length, extra=extra, **ctx.meta_fields()).write(out_dir)
+    save_fine_tuned(ctx, trainer.model, tokenizer, out_dir, extra={**learned, **({"pooling": MEAN} if warm else {})})
     return {**info, **learned}
