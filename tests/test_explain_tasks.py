@@ -45,7 +45,9 @@ def ml_tfidf(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def ml_full(tmp_path_factory, tiny_bert):
-    return _train(tmp_path_factory.mktemp("ml-full"), "multilabel", _unique(multilabel_rows(160, seed=1)), tiny_bert, method="full", epochs=2)
+    return _train(
+        tmp_path_factory.mktemp("ml-full"), "multilabel", _unique(multilabel_rows(160, seed=1)), tiny_bert, method="full", epochs=2
+    )
 
 
 @pytest.fixture(scope="module")
