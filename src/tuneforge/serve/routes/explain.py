@@ -163,5 +163,5 @@ def document_labels(schema: dict, state) -> None:
     }
     body["properties"]["label"] = {
         "anyOf": [*([{"type": "string", "enum": labels}] if labels else []), {"type": "null"}],
-        "description": "A label of the chosen model (see /v1/models); the predicted one when omitted.",
+        "description": "A label (entities: an entity type) of the chosen model (see /v1/models); the predicted one(s) when omitted.",
     }
