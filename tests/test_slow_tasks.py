@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tuneforge.analysis.explain import explain
 from tuneforge.config import load_config
 from tuneforge.engine.run import train
 from tuneforge.predict.predictor import Predictor
@@ -21,8 +22,14 @@ def test_multilabel_head_on_movielens_genres(tmp_path):
     metrics = json.loads((Path(result.run_dir) / "eval" / "metrics.json").read_text())
     assert 150 <= metrics["n"] <= 170 and len(metrics["per_label"]) == 18  # a tenth of 1,681 movies, less duplicate titles
     assert metrics["micro_f1"] > 0.3, metrics["micro_f1"]  # genres from a title alone: hard; chance-level tagging scores ~0.15
-    [toy_story] = Predictor.load(result.run_dir).predict(["Toy Story 2 (1999)"])
+    predictor = Predictor.load(result.run_dir)
+    [toy_story] = predictor.predict(["Toy Story 2 (1999)"])
     assert toy_story.labels and set(toy_story.scores) == set(metrics["per_label"])
+    slices = json.loads((Path(result.run_dir) / "eval" / "slices.json").read_text())
+    assert {"text_length", "label"} <= set(slices) and len(slices["label"]["groups"]) >= 18
+    why = explain(predictor, "Toy Story 2 (1999)", steps=32)  # integrated gradients through the frozen encoder and its head
+    assert [x.label for x in why.labels] == toy_story.labels
+    assert all(x.completeness < 0.05 * max(1.0, abs(sum(w.attribution for w in x.words))) for x in why.labels)
 
 
 def test_entities_full_on_rule_marked_bbc_sentences(tmp_path):
@@ -35,6 +42,11 @@ def test_entities_full_on_rule_marked_bbc_sentences(tmp_path):
     [prediction] = Predictor.load(result.run_dir).predict([text])
     assert all(text[e.start : e.end] == e.text for e in prediction.entities)
     assert {e.label for e in prediction.entities} & {"PERCENT", "DATE", "MONEY"}
+    slices = json.loads((Path(result.run_dir) / "eval" / "slices.json").read_text())
+    assert {"text_length", "entity_type"} <= set(slices)
+    why = explain(Predictor.load(result.run_dir), text, steps=32)  # one IG run per found span, on the real encoder
+    assert [(e.label, e.start) for e in why.entities] == [(e.label, e.start) for e in prediction.entities]
+    assert all(e.completeness < 0.05 * max(1.0, abs(sum(w.attribution for w in e.words))) for e in why.entities)
 
 
 def test_warm_started_real_fine_tune_starts_at_the_probe_score(tmp_path):
@@ -77,8 +89,6 @@ def test_recommend_auto_on_movielens_end_to_end(tmp_path):
 
 def test_private_head_and_integrated_gradients_on_the_real_encoder(tmp_path):
     """DP-SGD head on real BBC News embeddings keeps its ε and stays useful; IG on the real model adds up."""
-    from tuneforge.analysis.explain import explain
-
     overrides = [f"output.dir={tmp_path}", "train.method=head", "train.max_length=64", "data.max_rows=600", "train.privacy={epsilon: 8}"]
     result = train(load_config(EXAMPLES / "bbc-news-head.yaml", overrides))
     privacy = result.train_info["privacy"]

@@ -93,16 +93,18 @@ def recommend(
 
 @app.command()
 def explain(
-    run_dir: Annotated[Path, typer.Argument(help="A classify run directory (or its model/ folder).")],
+    run_dir: Annotated[Path, typer.Argument(help="A classify, multilabel or entities run directory (or its model/ folder).")],
     text: Annotated[str, typer.Argument(help="The text to explain.")],
-    label: Annotated[Optional[str], typer.Option(help="Explain this label instead of the predicted one.")] = None,
+    label: Annotated[
+        Optional[str], typer.Option(help="Explain this label instead of the predicted one(s); entities: only spans of this type.")
+    ] = None,
     steps: Annotated[int, typer.Option(min=4, max=512, help="Integrated-gradients steps (more: slower, closer to exact).")] = 32,
     variant: Annotated[
         str, typer.Option(help="original (default: compressed variants have no gradients), or a variant name.")
     ] = "original",
     as_json: Annotated[bool, typer.Option("--json", help="Print the explanation as JSON.")] = False,
 ) -> None:
-    """Which words pushed the model towards a label: the text coloured by attribution, strongest words listed."""
+    """Which words pushed the model towards a label (each predicted label; each found entity): the text coloured by attribution."""
     from rich.text import Text
 
     from tuneforge.analysis.explain import explain as explain_text
@@ -112,25 +114,29 @@ def explain(
     if as_json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
         return
-    scale = max((abs(w.attribution) for w in result.words), default=0.0) or 1.0
-    shown, cursor = Text(), 0
-    for w in result.words:
-        shown.append(result.text[cursor : w.start])
-        strength = min(1.0, abs(w.attribution) / scale)
-        colour = (
-            f"rgb({int(255 * (1 - strength))},255,{int(255 * (1 - strength))})"
-            if w.attribution > 0
-            else f"rgb(255,{int(255 * (1 - strength))},{int(255 * (1 - strength))})"
-        )
-        shown.append(result.text[w.start : w.end], style=f"black on {colour}")
-        cursor = w.end
-    shown.append(result.text[cursor:])
-    out.print(f"[bold]{result.label}[/bold] ({result.score:.3f}), {result.method.replace('_', ' ')}; green pushes towards it, red away")
-    out.print(shown)
-    table = Table("word", "attribution", title="strongest words")
-    for w in sorted(result.words, key=lambda w: -abs(w.attribution))[:10]:
-        table.add_row(w.text, f"{w.attribution:+.4f}")
-    out.print(table)
+    parts = result.parts()
+    if not parts:
+        out.print(f"nothing to explain: no entity{f' of type {label}' if label else ''} found")
+    for heading, words in parts:
+        scale = max((abs(w.attribution) for w in words), default=0.0) or 1.0
+        shown, cursor = Text(), 0
+        for w in words:
+            shown.append(result.text[cursor : w.start])
+            strength = min(1.0, abs(w.attribution) / scale)
+            colour = (
+                f"rgb({int(255 * (1 - strength))},255,{int(255 * (1 - strength))})"
+                if w.attribution > 0
+                else f"rgb(255,{int(255 * (1 - strength))},{int(255 * (1 - strength))})"
+            )
+            shown.append(result.text[w.start : w.end], style=f"black on {colour}")
+            cursor = w.end
+        shown.append(result.text[cursor:])
+        out.print(f"[bold]{heading}[/bold], {result.method.replace('_', ' ')}; green pushes towards it, red away")
+        out.print(shown)
+        table = Table("word", "attribution", title="strongest words")
+        for w in sorted(words, key=lambda w: -abs(w.attribution))[:10]:
+            table.add_row(w.text, f"{w.attribution:+.4f}")
+        out.print(table)
 
 
 @app.command()

@@ -14,6 +14,7 @@ which is returned with them.
 
 from __future__ import annotations
 
+import importlib
 import re
 from dataclasses import asdict, dataclass, field
 
@@ -22,6 +23,11 @@ import numpy as np
 from tuneforge.errors import ConfigError, DataError
 
 DEFAULT_STEPS = 32
+# `Task.explains` -> the explainer of tasks that are not one softmax over labels ("module:function", imported on use)
+OTHER_SHAPES = {
+    "labels": "tuneforge.analysis.explain_labels:explain_labels",
+    "spans": "tuneforge.analysis.explain_spans:explain_spans",
+}
 
 
 @dataclass
@@ -47,13 +53,21 @@ class Explanation:
     def top(self, k: int) -> list[WordAttribution]:
         return sorted(self.words, key=lambda w: -w.attribution)[:k]
 
+    def parts(self) -> list[tuple[str, list[WordAttribution]]]:
+        """(heading, words) per explained target, as the CLI shows them (one here; several for labels or spans)."""
+        return [(f"{self.label} ({self.score:.3f})", self.words)]
+
 
 def explain(predictor, text: str, *, label: str | None = None, steps: int = DEFAULT_STEPS) -> Explanation:
     """Attributions of `text`'s words to `label` (default: the predicted one)."""
     if not predictor.task.explainable:
-        raise ConfigError(f"explanations cover classify models; this is a {predictor.task.name} model")
+        raise ConfigError(f"explanations cover classify, multilabel and entities models; this is a {predictor.task.name} model")
     if not isinstance(text, str) or not text.strip():
         raise DataError("text: empty or only whitespace")
+    other = OTHER_SHAPES.get(predictor.task.explains)
+    if other is not None:  # one explanation per label above its threshold, or per found span
+        module, _, function = other.partition(":")
+        return getattr(importlib.import_module(module), function)(predictor, text, label=label, steps=steps)
     seen = predictor._clean([text])[0]
     probs = predictor.predict_proba([text])[0]
     labels = predictor.labels
@@ -79,10 +93,12 @@ def explain(predictor, text: str, *, label: str | None = None, steps: int = DEFA
 # -- tfidf -------------------------------------------------------------------------------------
 
 
-def linear_contributions(backend, text: str, target: int) -> list[WordAttribution]:
+def linear_contributions(backend, text: str, target: int, *, against_mean: bool = True) -> list[WordAttribution]:
+    """`against_mean`: softmax labels compete, so a word's evidence is counted against the average label;
+    False for independent (sigmoid) labels, where the words sum to the label's own logit minus its bias."""
     vectorizer = backend.vectorizer
     x = vectorizer.transform([text]).tocsr()
-    relative = backend.weight[target] - backend.weight.mean(axis=0)  # evidence for this label against the average label
+    relative = backend.weight[target] - (backend.weight.mean(axis=0) if against_mean else 0.0)
     # hashed features (a streamed run) have no vocabulary: name only the columns this text hits
     names = vectorizer.feature_names_for(text) if hasattr(vectorizer, "feature_names_for") else vectorizer.get_feature_names_out()
     per_word: dict[str, float] = {}

@@ -56,15 +56,15 @@ def _number(value) -> str:
     return f"{value:.4f}" if isinstance(value, float) else _e(value)
 
 
-def _slices(slices: dict) -> str:
+def _slices(slices: dict, columns: tuple[str, ...]) -> str:
+    """One table per grouping with the task's per-group metrics (`Task.slice_columns`)."""
     parts = []
     for name, entry in slices.items():
         rows = [
             [
                 _e(group),
                 g["n"],
-                _number(g.get("accuracy")),
-                _number(g.get("calibration_error")),
+                *(_number(g.get(c)) for c in columns),
                 '<span class="small">too small to judge</span>' if g.get("small") else "",
             ]
             for group, g in entry.get("groups", {}).items()
@@ -72,7 +72,7 @@ def _slices(slices: dict) -> str:
         gaps = ", ".join(f"{k} {v:.4f}" for k, v in entry.get("largest_gap", {}).items())
         parts.append(
             f"<h3>By {_e(name)}</h3><p>Largest gap: {_e(gaps or 'n/a')}</p>"
-            + _table(["group", "rows", "accuracy", "calibration error", ""], rows)
+            + _table(["group", "rows", *(c.replace("_", " ") for c in columns), ""], rows)
         )
     return "".join(parts)
 
@@ -124,8 +124,8 @@ def _section(run: RunDir) -> str:
     images = sorted(run.eval_dir.glob("*.png")) + sorted((run.path / "compress").glob("*.png"))
     if images:
         parts.append("<h3>Plots</h3>" + "".join(_image(p) for p in images))
-    if isinstance(metrics.get("slices"), dict) and metrics["slices"] and task.name == "classify":
-        parts.append("<h3>Slices</h3>" + _slices(metrics["slices"]))
+    if isinstance(metrics.get("slices"), dict) and metrics["slices"] and task.slice_columns:
+        parts.append("<h3>Slices</h3>" + _slices(metrics["slices"], task.slice_columns))
     parts.append(_errors(run.eval_dir / "errors.csv"))
     if cost:
         parts.append("<h3>Cost</h3>" + _table(["", ""], [[_e(k), _number(v)] for k, v in cost.items()]))

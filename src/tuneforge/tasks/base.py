@@ -55,6 +55,10 @@ class Task(LineageHooks, ABC):
     serves_texts: ClassVar[bool] = True  # the service scores texts through a Predictor and a text route
     method_setting: ClassVar[str] = "train.method"  # where a config names the method
     explainable: ClassVar[bool] = False  # `tuneforge explain` and POST /v1/explain apply
+    # the shape of its explanations: "label" (one label of a softmax), "labels" (each label on its own sigmoid),
+    # "spans" (each found span); analysis/explain.py picks the explainer by it
+    explains: ClassVar[str] = "label"
+    slice_columns: ClassVar[tuple[str, ...]] = ()  # per-group metrics of eval/slices.json the report shows; () = no slices
     training_loop: ClassVar[str] = "fine-tune"  # which of the engine's loops trains full/lora: fine-tune, or language-model
     # why `data.augment` (word edits copying the label) does not apply; None: it does
     augment_refusal: ClassVar[str | None] = "it does not learn one label set per text, so word-edited copies have no label to copy"

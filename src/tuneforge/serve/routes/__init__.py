@@ -13,7 +13,7 @@ ROUTERS = {
     "chat": chat.router,
 }
 PATHS = {
-    "classify": ("/v1/classify", "/v1/explain"),
+    "classify": ("/v1/classify",),
     "recommend": ("/v1/recommend", "/v1/similar"),
     "chat": (chat.PATH,),
 }  # a task whose routes are not just `task.route`
@@ -27,5 +27,5 @@ def document_served_models(schema: dict, state) -> dict:
         for path in PATHS.get(task, (get_task(task).route,)):
             body = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
             body["properties"]["model"] = model_choices(state, task)
-    explain.document_labels(schema, state)
+    explain.document_labels(schema, state)  # and its `model` field: every served model that can be explained
     return schema

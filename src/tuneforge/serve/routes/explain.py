@@ -1,4 +1,5 @@
-"""`POST /v1/explain`: per-word attributions of one text for the predicted (or a named) label of a classify model.
+"""`POST /v1/explain`: per-word attributions of one text for the predicted (or a named) label of a classify model;
+for a multilabel model, per label above its threshold; for an entities model, per found span (`label`: one entity type).
 
 An explanation costs tens of forward and backward passes, so the service runs one at
 a time (off the event loop) and answers 429 with Retry-After while one is running,
@@ -26,9 +27,11 @@ MAX_STEPS = 256
 class ExplainRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: StrictStr = Field(description="The text to explain.")
-    label: StrictStr | None = Field(None, description="Explain this label instead of the predicted one.")
+    label: StrictStr | None = Field(
+        None, description="Explain this label instead of the predicted one(s); entities: only spans of this type."
+    )
     steps: WholeNumber = Field(32, ge=4, le=MAX_STEPS, description="Integrated-gradients steps.")
-    model: StrictStr | None = Field(None, description="Served classify model; the first one when omitted.")
+    model: StrictStr | None = Field(None, description="Served classify, multilabel or entities model; the first one when omitted.")
 
 
 class Word(BaseModel):
@@ -48,6 +51,57 @@ class ExplainResponse(BaseModel):
     completeness: float | None = Field(description="Integrated gradients: |sum of attributions - (f(text) - f(baseline))|; near 0 is good.")
 
 
+class LabelAttributions(BaseModel):
+    label: str
+    score: float = Field(description="The model's probability of `label`.")
+    threshold: float = Field(description="The label's decision threshold.")
+    predicted: bool = Field(description="Above its threshold (false: no label passed, the most likely one is explained).")
+    words: list[Word]
+    completeness: float | None
+
+
+class LabelsExplainResponse(BaseModel):
+    model: str
+    method: str = Field(description="integrated_gradients (transformer and head models) or linear (tfidf).")
+    text: str = Field(description="The text after the model's recorded transforms (what the offsets index).")
+    labels: list[LabelAttributions] = Field(description="One explanation per label above its threshold, best first (or the one asked for).")
+
+
+class SpanAttributions(BaseModel):
+    label: str = Field(description="The entity type.")
+    start: int
+    end: int
+    text: str
+    score: float = Field(description="The mean probability of the span's tags.")
+    words: list[Word] = Field(description="How much each word of the text pushed the span's tag scores up (or down).")
+    completeness: float | None
+
+
+class SpansExplainResponse(BaseModel):
+    model: str
+    method: str = Field(description="integrated_gradients.")
+    text: str
+    entities: list[SpanAttributions] = Field(description="One explanation per found entity (of type `label` when given).")
+
+
+RESPONSES = {"label": ExplainResponse, "labels": LabelsExplainResponse, "spans": SpansExplainResponse}  # by `Task.explains`
+
+
+def _pick(name: str | None, state):
+    """The model to explain: the named one, or the first served model whose task has explanations."""
+    from tuneforge.tasks import get_task
+
+    if name is None:
+        task = next((m.task for m in state.models.values() if get_task(m.task).explainable), "classify")
+        return pick_model(None, state, task)
+    served = state.models.get(name)
+    if served is not None and not get_task(served.task).explainable:
+        raise ApiError(
+            422, f"model {name!r} does task {served.task!r}, which has no explanations (classify, multilabel, entities do)", "wrong_task"
+        )
+    return pick_model(name, state, served.task if served else "classify")
+
+
 def _body(settings) -> dict:
     schema = copy.deepcopy(ExplainRequest.model_json_schema())
     schema["properties"]["text"].update({"minLength": 1, "maxLength": settings.max_chars, "pattern": NOT_BLANK})
@@ -62,9 +116,9 @@ def router(state) -> APIRouter:
         api,
         state,
         "/v1/explain",
-        response=ExplainResponse,
+        response=ExplainResponse | LabelsExplainResponse | SpansExplainResponse,
         body=_body(state.settings),
-        summary="Which words pushed a classify model towards a label (integrated gradients, or exact for tfidf).",
+        summary="Which words pushed a model towards a label, or made an entity (integrated gradients, or exact for tfidf).",
         name="explain",
         answer="Attributions per word.",
     )
@@ -74,7 +128,7 @@ def router(state) -> APIRouter:
         authorize(request, state)
         payload = parse_body(await request.body(), ExplainRequest)
         check_texts([payload.text], state)
-        served = pick_model(payload.model, state, "classify")
+        served = _pick(payload.model, state)
         if state.draining:
             raise ApiError(503, "service is shutting down", "draining", {"Retry-After": "1"})
         if running.locked():
@@ -89,18 +143,25 @@ def router(state) -> APIRouter:
                 raise ApiError(422, str(exc), "invalid_request") from None
             except asyncio.TimeoutError:
                 raise ApiError(504, "explanation not finished in time; use fewer steps", "timeout") from None
-        return JSONResponse(ExplainResponse(model=served.name, **result.to_dict()).model_dump())
+        shape = RESPONSES[served.predictor.task.explains]
+        return JSONResponse(shape(model=served.name, **result.to_dict()).model_dump())
 
     return api
 
 
 def document_labels(schema: dict, state) -> None:
-    """Fill the request's `label` field with the labels of the served models that can be explained."""
+    """Fill the request's `model` and `label` fields with the served models that can be explained and their labels."""
     body = schema["paths"]["/v1/explain"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     from tuneforge.tasks import get_task
 
-    labels = sorted({label for m in state.models.values() if get_task(m.task).explainable for label in m.predictor.meta.labels})
+    explainable = [m for m in state.models.values() if get_task(m.task).explainable]
+    labels = sorted({label for m in explainable for label in m.predictor.meta.labels})
+    body["properties"]["model"] = {
+        "anyOf": [*([{"type": "string", "enum": [m.name for m in explainable]}] if explainable else []), {"type": "null"}],
+        "title": "Model",
+        "description": "Served classify, multilabel or entities model (see /v1/models); the first one when omitted.",
+    }
     body["properties"]["label"] = {
         "anyOf": [*([{"type": "string", "enum": labels}] if labels else []), {"type": "null"}],
-        "description": "A label of the chosen model (see /v1/models); the predicted one when omitted.",
+        "description": "A label (entities: an entity type) of the chosen model (see /v1/models); the predicted one(s) when omitted.",
     }

@@ -11,36 +11,20 @@ of the gaps and flagged, because a difference there cannot be told from noise.
 
 from __future__ import annotations
 
-import logging
 from functools import partial
 
 import numpy as np
 import pandas as pd
 
-from tuneforge.errors import DataError
+from tuneforge.tasks.slicing import length_groups, metadata_groups, summarise
 
-logger = logging.getLogger(__name__)
+__all__ = ["AUTOMATIC", "length_groups", "slice_groups", "slice_metrics"]
+
 AUTOMATIC = ("text_length", "label")
 
 
-def length_groups(texts: pd.Series) -> pd.Series:
-    """Quartiles of character length, named by their bounds ("31-58 chars")."""
-    lengths = texts.str.len()
-    edges = np.unique(np.quantile(lengths, [0, 0.25, 0.5, 0.75, 1.0]).round())
-    if len(edges) < 2:
-        return pd.Series([f"{int(edges[0])} chars"] * len(texts), index=texts.index)
-    bins = pd.cut(lengths, edges, include_lowest=True, duplicates="drop")
-    return bins.map(lambda b: f"{int(np.ceil(b.left))}-{int(b.right)} chars").astype(str)
-
-
 def slice_groups(frame: pd.DataFrame, columns: list[str]) -> dict[str, pd.Series]:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        known = [c for c in frame.columns if c not in ("text", "label", "source")]
-        raise DataError(
-            f"evaluate.slices: no column {missing[0]!r} in the evaluated rows; columns kept from the data: {', '.join(known) or 'none'}"
-        )
-    groups = {c: frame[c].map(lambda v: "missing" if v is None or v != v else str(v)) for c in columns}
+    groups = metadata_groups(frame, columns)
     groups["text_length"] = length_groups(frame["text"])
     groups["label"] = frame["label"].astype(str)
     return groups
@@ -81,15 +65,10 @@ def slice_metrics(
         )
         calibration = MetricFrame(metrics=metrics["calibration_error"], y_true=y_true, y_pred=rows, sensitive_features=group.to_numpy())
         table = frame.by_group.assign(calibration_error=calibration.by_group)
-        per_group = {
-            str(value): {k: (int(v) if k == "n" else round(float(v), 4)) for k, v in row.items()} | {"small": int(row["n"]) < min_rows}
-            for value, row in table.iterrows()
-        }
-        judged = table[table["n"] >= min_rows]
         # within one true label macro F1 says nothing useful: that grouping compares accuracy (= recall) and calibration
         compared = ("accuracy", "calibration_error") if name == "label" else ("accuracy", "macro_f1", "calibration_error")
-        gaps = {k: round(float(judged[k].max() - judged[k].min()), 4) for k in compared} if len(judged) > 1 else {}
-        entry = {"groups": per_group, "largest_gap": gaps, "judged_groups": len(judged)}
+        entry = summarise(name, table, compared=compared, min_rows=min_rows)
+        judged = table[table["n"] >= min_rows]
         if len(labels) == 2 and name != "label" and len(judged) > 1:
             keep = group.isin(judged.index).to_numpy()
             entry["demographic_parity_difference"] = round(
@@ -98,32 +77,9 @@ def slice_metrics(
             entry["equalized_odds_difference"] = round(
                 float(equalized_odds_difference(y_true[keep], y_pred[keep], sensitive_features=group.to_numpy()[keep])), 4
             )
-        small = [v for v, g in per_group.items() if g["small"]]
-        if small:
-            logger.warning(
-                "slices by %s: %d group(s) under %d rows are too small to judge: %s", name, len(small), min_rows, ", ".join(small[:5])
-            )
         out[name] = entry
     return out
 
 
 def _share(y_true, y_pred, *, k: int) -> float:
     return float(np.mean(np.asarray(y_pred) == k)) if len(y_pred) else 0.0
-
-
-def card_lines(slices: dict) -> list[str]:
-    """One line per grouping: the largest accuracy gap and between which groups."""
-    lines = []
-    for name, entry in slices.items():
-        judged = {v: g for v, g in entry["groups"].items() if not g["small"]}
-        if len(judged) < 2:
-            continue
-        best = max(judged, key=lambda v: judged[v]["accuracy"])
-        worst = min(judged, key=lambda v: judged[v]["accuracy"])
-        small = len(entry["groups"]) - len(judged)
-        lines.append(
-            f"- By {name}: accuracy {judged[worst]['accuracy']:.3f} ({worst}, n={judged[worst]['n']}) to {judged[best]['accuracy']:.3f} "
-            f"({best}, n={judged[best]['n']}), gap {entry['largest_gap']['accuracy']:.3f}"
-            + (f"; {small} group(s) too small to judge" if small else "")
-        )
-    return lines

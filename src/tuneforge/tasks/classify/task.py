@@ -29,6 +29,7 @@ class ClassifyTask(Task):
     augment_refusal = None  # a topic or intent survives a few edited words
     compressible = True
     explainable = True
+    slice_columns = ("accuracy", "calibration_error")
     streamable = True
     route = "/v1/classify"
 
@@ -133,10 +134,9 @@ class ClassifyTask(Task):
 
 
 def _slices_section(metrics: dict) -> str:
-    from tuneforge.tasks.classify.slices import card_lines
+    from tuneforge.tasks.slicing import card_section
 
-    lines = card_lines(metrics.get("slices", {}))
-    return ("## Slices (eval/slices.json)\n" + "\n".join(lines) + "\n\n") if lines else ""
+    return card_section(metrics.get("slices", {}), metric="accuracy", title="accuracy")
 
 
 def _interval(metrics: dict, name: str) -> str:

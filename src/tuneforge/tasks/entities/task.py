@@ -23,7 +23,9 @@ from tuneforge.models.encode import softmax
 from tuneforge.plots import save_bars_png
 from tuneforge.tasks.base import EncodedDataset, Task
 from tuneforge.tasks.entities.metrics import entity_metrics
+from tuneforge.tasks.entities.slices import SHOWN, slice_metrics
 from tuneforge.tasks.entities.spans import IGNORE, check_spans, decode_words, tag_names, token_tags, word_ranges
+from tuneforge.tasks.slicing import card_section
 
 ERRORS_KEPT = 50
 
@@ -51,6 +53,9 @@ class EntitiesTask(Task):
     keeps_raw_text = True
     augment_refusal = "its labels are character spans into the text, which inserted, deleted or swapped words would break"
     route = "/v1/entities"
+    explainable = True
+    explains = "spans"
+    slice_columns = SHOWN
 
     # -- data ------------------------------------------------------------------------------
 
@@ -133,13 +138,18 @@ class EntitiesTask(Task):
 
     # -- evaluation ------------------------------------------------------------------------
 
-    def evaluate(self, predictor, frame: pd.DataFrame, out_dir: Path, *, split: str) -> dict:
+    def evaluation_options(self, config) -> dict:
+        return {"slices": list(config.evaluate.slices), "min_slice_rows": config.evaluate.min_slice_rows}
+
+    def evaluate(self, predictor, frame: pd.DataFrame, out_dir: Path, *, split: str, slices=(), min_slice_rows: int = 30) -> dict:
         texts = frame["text"].tolist()
         predicted = [[asdict(e) for e in row] for row in predictor.predict_raw(texts, progress=f"evaluating {split}")]
         gold = frame["label"].tolist()
         metrics = {"split": split, "task": self.name, **entity_metrics(gold, predicted, predictor.labels)}
         metrics["truncated_texts"] = int(sum(predictor.truncated(texts)))
+        metrics["slices"] = slice_metrics(frame, gold, predicted, predictor.labels, columns=list(slices), min_rows=min_slice_rows)
         out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out_dir / "slices.json", metrics["slices"])
         atomic_write_json(out_dir / "metrics.json", metrics)
         f1 = {label: v["f1"] for label, v in metrics["per_type"].items()}
         save_bars_png(f1, out_dir / "per_type_f1.png", title=f"Entity F1 per type ({split}, n={len(frame)})", xlabel="F1")
@@ -175,7 +185,7 @@ class EntitiesTask(Task):
 |---|---|---|---|---|
 {rows}
 
-## Limitations
+{card_section(metrics.get("slices", {}), metric="f1", title="entity micro F1")}## Limitations
 - Texts longer than the model window are cut; entities past the cut are not found ({metrics.get("truncated_texts", 0)} such texts in this split).
 - See `eval/errors.csv` for missed and spurious entities.
 """

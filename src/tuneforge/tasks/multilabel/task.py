@@ -18,6 +18,8 @@ from tuneforge.models.encode import sigmoid
 from tuneforge.plots import save_bars_png
 from tuneforge.tasks.base import EncodedDataset, LinearFit, Task, label_index
 from tuneforge.tasks.multilabel.metrics import multilabel_metrics, selection_scores, tune_thresholds
+from tuneforge.tasks.multilabel.slices import SHOWN, slice_metrics
+from tuneforge.tasks.slicing import card_section
 
 ERRORS_KEPT = 50
 
@@ -32,6 +34,9 @@ class MultiLabelTask(Task):
     name = "multilabel"
     augment_refusal = None  # each label of a text survives a few edited words
     route = "/v1/multilabel"
+    explainable = True
+    explains = "labels"
+    slice_columns = SHOWN
 
     # -- data ------------------------------------------------------------------------------
 
@@ -160,14 +165,19 @@ class MultiLabelTask(Task):
 
     # -- evaluation ------------------------------------------------------------------------
 
-    def evaluate(self, predictor, frame: pd.DataFrame, out_dir: Path, *, split: str) -> dict:
+    def evaluation_options(self, config) -> dict:
+        return {"slices": list(config.evaluate.slices), "min_slice_rows": config.evaluate.min_slice_rows}
+
+    def evaluate(self, predictor, frame: pd.DataFrame, out_dir: Path, *, split: str, slices=(), min_slice_rows: int = 30) -> dict:
         labels = predictor.labels
         probs = predictor.predict_raw(frame["text"].tolist(), progress=f"evaluating {split}")
         y_true = self.targets(frame, labels) > 0.5
         y_pred = self.decide(probs, predictor.meta)
         metrics = {"split": split, "task": self.name, **multilabel_metrics(y_true, y_pred, labels)}
         metrics["thresholds"] = dict(zip(labels, self.thresholds(predictor.meta).tolist()))
+        metrics["slices"] = slice_metrics(frame, y_true, y_pred, labels, columns=list(slices), min_rows=min_slice_rows)
         out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out_dir / "slices.json", metrics["slices"])
         atomic_write_json(out_dir / "metrics.json", metrics)
         f1 = {label: v["f1"] for label, v in metrics["per_label"].items()}
         save_bars_png(f1, out_dir / "per_label_f1.png", title=f"F1 per label ({split}, n={len(frame)})", xlabel="F1")
@@ -209,7 +219,7 @@ class MultiLabelTask(Task):
 |---|---|---|---|---|---|
 {rows}
 
-## Limitations
+{card_section(metrics.get("slices", {}), metric="micro_f1", title="micro F1")}## Limitations
 - Thresholds were tuned per label on the validation split; labels with little support there have noisy thresholds.
 - Weakest label: `{weakest}`. See `eval/errors.csv` (missed and spurious labels per text).
 """
