@@ -69,11 +69,12 @@ def write_failure(exc: BaseException, folder: Path) -> str | None:
     return None
 
 
-def standard_method(name: str, loop: str = "fine-tune", *, streaming: bool = False):
+def standard_method(name: str, loop: str = "fine-tune", *, streaming: bool = False, private: bool = False):
     """The engine's own training methods; imported on demand (tfidf should not pay for importing transformers).
 
     `loop` is the task's `training_loop`: language models (task lm) train full/lora in their own loop;
-    `streaming`: tfidf and head learn chunk by chunk from split files (`data.streaming`)."""
+    `streaming`: tfidf and head learn chunk by chunk from split files (`data.streaming`);
+    `private` (`train.privacy`): full/lora train with DP-SGD in a loop of their own (Trainer cannot clip per example)."""
     if streaming:
         from tuneforge.engine.streaming import train_head_streaming, train_tfidf_streaming
 
@@ -82,6 +83,10 @@ def standard_method(name: str, loop: str = "fine-tune", *, streaming: bool = Fal
         from tuneforge.engine.pretrain import train_language_model
 
         return train_language_model
+    if name in ("full", "lora") and private:
+        from tuneforge.engine.private_tune import train_private_transformer
+
+        return train_private_transformer
     if name in ("full", "lora"):
         from tuneforge.engine.transformer import train_transformer
 
@@ -286,7 +291,9 @@ def _execute(ctx: TrainContext) -> RunResult:
         with _model_folder(run) as tmp:
             method = task.method_of(config)
             streaming = getattr(ctx.data, "streaming", False)
-            fit = task.trainer(method) or standard_method(method, task.training_loop, streaming=streaming)
+            fit = task.trainer(method) or standard_method(
+                method, task.training_loop, streaming=streaming, private=config.train.privacy is not None
+            )
             train_info = {**ctx.notes, **fit(ctx, Path(tmp))}
         if not is_main_process():
             return RunResult(run_dir=run.path, metrics={}, cost={})

@@ -175,10 +175,6 @@ def train_transformer(ctx: TrainContext, out_dir: Path) -> dict:
     from transformers import EarlyStoppingCallback
 
     t, task, labels = ctx.config.train, ctx.task, ctx.labels
-    if t.privacy is not None:  # DP-SGD: Trainer cannot clip per example; a loop of its own
-        from tuneforge.engine.private_tune import train_private_transformer
-
-        return train_private_transformer(ctx, out_dir)
     probe = fit_probe(ctx) if "head" in task.methods and (t.warm_start == "probe" or t.keep == "best") else None
     tokenizer, model, scale = load_for_fine_tuning(ctx, probe)
     warm = scale is not None
