@@ -71,7 +71,7 @@ def explained_errors(run_path: Path, rows: list[dict], *, limit: int = EXPLAINED
             return _note(f"not explained: {exc}")
         parts.append(_explained(row, result))
     spent = time.perf_counter() - started
-    summary = f"{len(parts)} of the mistakes above, by {NAMES[method]}, in {spent:.1f} s (model loading included)"
+    summary = f"{len(parts)} of the mistakes above, by {NAMES[method]}, in {spent:.2f} s (model loading included)"
     if stopped:
         summary += f"; stopped at the {budget_s:.0f} s budget"
     return (
