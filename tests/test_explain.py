@@ -88,3 +88,110 @@ def test_service_explain(runs):
         ):
             wrong = client.post("/v1/explain", json=bad)
             assert wrong.status_code == 422 and where in wrong.json()["error"], wrong.json()
+
+
+def _one_word_decides(tmp_path):
+    """A tfidf run on texts whose label is decided by one word: `zorblax` (yes) or `quimby` (no) among shared filler."""
+    import random
+
+    import yaml
+
+    rng = random.Random(0)
+    filler = [
+        "the",
+        "a",
+        "cat",
+        "dog",
+        "sat",
+        "ran",
+        "on",
+        "near",
+        "mat",
+        "door",
+        "house",
+        "tree",
+        "blue",
+        "green",
+        "small",
+        "big",
+        "old",
+        "new",
+    ]
+    rows = ["text,label"]
+    for i in range(120):
+        words = rng.sample(filler, 7)
+        words.insert(rng.randrange(8), "zorblax" if i % 2 else "quimby")
+        rows.append(f"{' '.join(words)},{'yes' if i % 2 else 'no'}")
+    (tmp_path / "decided.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    config = {"data": {"train": str(tmp_path / "decided.csv")}, "train": {"method": "tfidf"}, "output": {"dir": str(tmp_path / "runs")}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    return train(load_config(tmp_path / "config.yaml")).run_dir
+
+
+def test_lime_finds_the_one_deciding_word(tmp_path):
+    predictor = Predictor.load(_one_word_decides(tmp_path))
+    text = "the small cat sat near zorblax the old door"
+    result = explain(predictor, text, method="lime", num_samples=300, seed=3)
+    assert result.method == "lime" and result.label == "yes"
+    assert result.top(1)[0].text == "zorblax"
+    assert result.top(1)[0].attribution > 3 * max(abs(w.attribution) for w in result.words if w.text != "zorblax")
+    assert result.local_fit is not None and result.local_fit > 0.5
+    assert all(result.text[w.start : w.end] == w.text for w in result.words) and len(result.words) == 9
+    against = explain(predictor, text, label="no", method="lime", num_samples=300, seed=3)
+    assert min(against.words, key=lambda w: w.attribution).text == "zorblax"  # the same word, now pushing away
+    assert explain(predictor, text, method="linear").top(1)[0].text == "zorblax"  # LIME agrees with the exact answer
+
+
+@pytest.mark.parametrize("method", ["full", "head"])
+def test_lime_on_torch_models_is_seeded(runs, method):
+    predictor = Predictor.load(runs[method])
+    first = explain(predictor, TEXT, method="lime", num_samples=64, seed=7)
+    assert first.method == "lime" and first.completeness is None and first.local_fit is not None
+    assert [w.text for w in first.words][:3] == ["The", "headphones", "was"] and len(first.words) == 11
+    assert all(first.text[w.start : w.end] == w.text for w in first.words)
+    assert first.to_dict() == explain(predictor, TEXT, method="lime", num_samples=64, seed=7).to_dict()
+
+
+def test_methods_a_model_cannot_take_are_refused(runs):
+    from tuneforge.errors import ConfigError
+
+    tfidf, full = Predictor.load(runs["tfidf"]), Predictor.load(runs["full"])
+    with pytest.raises(ConfigError, match="method must be one of auto, ig, lime, linear, got 'shap'"):
+        explain(tfidf, TEXT, method="shap")
+    with pytest.raises(ConfigError, match="method ig: a tfidf model has no gradients"):
+        explain(tfidf, TEXT, method="ig")
+    with pytest.raises(ConfigError, match=f"method linear: exact contributions exist for tfidf models; this is a {full.meta.kind} model"):
+        explain(full, TEXT, method="linear")
+    assert explain(full, TEXT, method="ig", steps=8).method == "integrated_gradients"  # what auto picks, named
+    assert explain(tfidf, TEXT, method="lime", num_samples=32).method == "lime"
+
+
+def test_cli_explain_with_lime(runs, monkeypatch, capsys):
+    args = ("explain", runs["tfidf"], TEXT, "--method", "lime", "--num-samples", "32", "--seed", "1", "--json")
+    code, out, _ = run_cli(monkeypatch, capsys, *args)
+    data = json.loads(out)
+    assert code in (0, None) and data["method"] == "lime" and len(data["words"]) == 11 and data["local_fit"] is not None
+    code, _, err = run_cli(monkeypatch, capsys, "explain", runs["tfidf"], TEXT, "--method", "ig")
+    assert code not in (0, None) and "no gradients" in err
+
+
+def test_service_explain_methods_and_limits(runs):
+    from tuneforge.serve.routes.explain import MAX_SAMPLES
+
+    app, _ = make_app([runs["full"]])
+    with TestClient(app) as client:
+        answer = client.post("/v1/explain", json={"text": TEXT, "method": "lime", "num_samples": 32, "seed": 2})
+        assert answer.status_code == 200, answer.json()
+        body = answer.json()
+        assert body["method"] == "lime" and len(body["words"]) == 11 and body["local_fit"] is not None
+        for bad, where in (
+            ({"text": TEXT, "method": "shap"}, "method"),
+            ({"text": TEXT, "method": "lime", "num_samples": MAX_SAMPLES + 1}, "num_samples"),
+            ({"text": TEXT, "method": "lime", "num_samples": 10**12}, "num_samples"),
+            ({"text": TEXT, "method": "lime", "num_samples": 2}, "num_samples"),
+            ({"text": TEXT, "method": "lime", "num_samples": "many"}, "num_samples"),
+            ({"text": TEXT, "method": "lime", "seed": -1}, "seed"),
+            ({"text": TEXT, "method": "linear"}, "method linear"),
+        ):
+            wrong = client.post("/v1/explain", json=bad)
+            assert wrong.status_code == 422 and where in wrong.json()["error"], (bad, wrong.json())

@@ -98,9 +98,14 @@ def explain(
     label: Annotated[
         Optional[str], typer.Option(help="Explain this label instead of the predicted one(s); entities: only spans of this type.")
     ] = None,
+    method: Annotated[
+        str, typer.Option(help="auto (linear for tfidf, ig otherwise), ig (integrated gradients), lime (any classify model), linear (tfidf).")
+    ] = "auto",
     steps: Annotated[int, typer.Option(min=4, max=512, help="Integrated-gradients steps (more: slower, closer to exact).")] = 32,
+    num_samples: Annotated[int, typer.Option(min=16, max=20000, help="LIME: perturbed texts to score (more: slower, steadier).")] = 500,
+    seed: Annotated[int, typer.Option(min=0, max=2**32 - 1, help="LIME: seed of the perturbations.")] = 0,
     variant: Annotated[
-        str, typer.Option(help="original (default: compressed variants have no gradients), or a variant name.")
+        str, typer.Option(help="original (default: compressed variants have no gradients; --method lime explains them), or a variant name.")
     ] = "original",
     as_json: Annotated[bool, typer.Option("--json", help="Print the explanation as JSON.")] = False,
 ) -> None:
@@ -110,7 +115,8 @@ def explain(
     from tuneforge.analysis.explain import explain as explain_text
     from tuneforge.predict.predictor import Predictor
 
-    result = explain_text(Predictor.load(run_dir, variant=variant), text, label=label, steps=steps)
+    predictor = Predictor.load(run_dir, variant=variant)
+    result = explain_text(predictor, text, label=label, method=method, steps=steps, num_samples=num_samples, seed=seed)
     if as_json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
         return
@@ -144,13 +150,16 @@ def report(
     run_dirs: Annotated[list[Path], typer.Argument(help="One run, or several to compare side by side.", show_default=False)],
     output: Annotated[Optional[Path], typer.Option(help="Where to write (default RUN/report.html; needed for several runs).")] = None,
     open_it: Annotated[bool, typer.Option("--open", help="Open it in the default browser.")] = False,
+    explained: Annotated[
+        int, typer.Option(min=0, max=10, help="Most confident mistakes to explain (words highlighted); 0: none. Time-bounded.")
+    ] = 5,
 ) -> None:
-    """One self-contained HTML page (plots inline, works offline): metrics, data, slices, errors, cost, config, card."""
+    """One self-contained HTML page (plots inline, works offline): metrics, data, slices, explained errors, cost, config, card."""
     from tuneforge.analysis.report import write_report
 
     if len(run_dirs) > 1 and output is None:
         raise UsageProblem("comparing runs: give --output FILE.html (each run keeps its own report.html)")
-    path = write_report(run_dirs, output)
+    path = write_report(run_dirs, output, explained=explained)
     if open_it:
         import webbrowser
 

@@ -8,6 +8,9 @@
   (relative to the mean logit over labels) is split evenly between its words; the sum over
   words is the whole logit difference, bias aside.
 
+- Any classify model, on request (`method="lime"`): LIME through its probabilities
+  (`tuneforge.analysis.explain_lime`); `local_fit` is its local model's R².
+
 Attributions index the text as the model saw it (after the run's recorded transforms),
 which is returned with them.
 """
@@ -28,6 +31,8 @@ OTHER_SHAPES = {
     "labels": "tuneforge.analysis.explain_labels:explain_labels",
     "spans": "tuneforge.analysis.explain_spans:explain_spans",
 }
+DEFAULT_SAMPLES = 500  # LIME's perturbed texts per explanation (LIME's own default, 5000, is slow on a CPU transformer)
+METHODS = ("auto", "ig", "lime", "linear")  # auto: linear for tfidf, integrated gradients for torch models
 
 
 @dataclass
@@ -42,10 +47,11 @@ class WordAttribution:
 class Explanation:
     label: str
     score: float  # the model's probability of `label`
-    method: str  # integrated_gradients | linear
+    method: str  # integrated_gradients | linear | lime
     text: str  # what the model read (after transforms)
     words: list[WordAttribution] = field(default_factory=list)
     completeness: float | None = None
+    local_fit: float | None = None  # LIME: R² of the local linear model
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -58,13 +64,26 @@ class Explanation:
         return [(f"{self.label} ({self.score:.3f})", self.words)]
 
 
-def explain(predictor, text: str, *, label: str | None = None, steps: int = DEFAULT_STEPS) -> Explanation:
-    """Attributions of `text`'s words to `label` (default: the predicted one)."""
+def explain(
+    predictor,
+    text: str,
+    *,
+    label: str | None = None,
+    method: str = "auto",
+    steps: int = DEFAULT_STEPS,
+    num_samples: int = DEFAULT_SAMPLES,
+    seed: int = 0,
+) -> Explanation:
+    """Attributions of `text`'s words to `label` (default: the predicted one), by `method` (see METHODS)."""
     if not predictor.task.explainable:
         raise ConfigError(f"explanations cover classify, multilabel and entities models; this is a {predictor.task.name} model")
+    if method not in METHODS:
+        raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     if not isinstance(text, str) or not text.strip():
         raise DataError("text: empty or only whitespace")
     other = OTHER_SHAPES.get(predictor.task.explains)
+    if other is not None and method == "lime":
+        raise ConfigError(f"method lime explains one label of a classify model; a {predictor.task.name} model takes auto")
     if other is not None:  # one explanation per label above its threshold, or per found span
         module, _, function = other.partition(":")
         return getattr(importlib.import_module(module), function)(predictor, text, label=label, steps=steps)
@@ -79,15 +98,37 @@ def explain(predictor, text: str, *, label: str | None = None, steps: int = DEFA
         raise DataError(f"label: {label!r} is not one of the model's labels ({', '.join(labels)})")
     backend = predictor.backend
     kind = predictor.meta.kind
-    if kind == "tfidf":
+    method = _resolve(method, predictor)
+    if method == "lime":
+        from tuneforge.analysis.explain_lime import lime_weights
+
+        words, fit = lime_weights(predictor, seen, target, num_samples=num_samples, seed=seed)
+        return Explanation(labels[target], float(probs[target]), "lime", seen, words, local_fit=round(fit, 4))
+    if method == "linear":
         words = linear_contributions(backend, seen, target)
         return Explanation(labels[target], float(probs[target]), "linear", seen, words)
-    if kind == "lstm":
-        raise ConfigError("explain covers transformer, head and tfidf models; this is an lstm model (method lstm)")
-    if kind not in ("transformer", "head") or predictor.meta.extra.get("quantize"):
-        raise ConfigError(f"a {backend.name} model has no gradients to follow; explain the original variant (--variant original)")
     words, completeness = integrated_gradients(backend, kind, seen, target, steps=steps)
     return Explanation(labels[target], float(probs[target]), "integrated_gradients", seen, words, round(completeness, 4))
+
+
+def _resolve(method: str, predictor) -> str:
+    """The method to run for this model: `auto` picks linear (tfidf) or ig; a method the model cannot take is refused."""
+    kind, name = predictor.meta.kind, predictor.backend.name
+    if method == "lime":
+        return method
+    if kind == "tfidf" and method in ("auto", "linear"):
+        return "linear"
+    if method == "linear":
+        raise ConfigError(f"method linear: exact contributions exist for tfidf models; this is a {kind} model (use ig or lime)")
+    if kind == "tfidf":
+        raise ConfigError("method ig: a tfidf model has no gradients to follow; use linear (exact) or lime")
+    if kind == "lstm":
+        raise ConfigError("integrated gradients cover transformer and head models; this is an lstm model (use method lime)")
+    if kind not in ("transformer", "head") or predictor.meta.extra.get("quantize"):
+        raise ConfigError(
+            f"a {name} model has no gradients to follow; explain the original variant (--variant original) or use method lime"
+        )
+    return "ig"
 
 
 # -- tfidf -------------------------------------------------------------------------------------

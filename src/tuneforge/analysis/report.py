@@ -4,7 +4,8 @@ Everything is inline — plots as base64 PNGs, styles in the page, no scripts, n
 no CDN — so the file works offline, attached to an e-mail, on a phone. It gathers what
 the run folder already holds: headline metrics, the training summary, data and cleaning
 (and what redaction replaced), every plot in `eval/` and `compress/`, fairness slices,
-the most confident errors, cost, the config and the model card.
+the most confident errors (the first few explained: which words pushed the model to its
+wrong answer, `tuneforge.analysis.report_explain`), cost, the config and the model card.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import html
 import json
 from pathlib import Path
 
+from tuneforge.analysis.report_explain import EXPLAINED, explained_errors
 from tuneforge.atomic import atomic_write_text
 from tuneforge.rundir import RunDir
 
@@ -27,6 +29,7 @@ table{border-collapse:collapse;margin:.5rem 0;font-size:.92rem}td,th{border:1px 
 th{background:#f4f4f6}.scroll{overflow-x:auto}img{max-width:100%;height:auto;border:1px solid #eee;margin:.3rem 0}
 .runs{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:1rem}.small{color:#a15c00}pre{background:#f7f7f9;padding:.6rem;overflow-x:auto;font-size:.85rem}
 .card{overflow-x:auto}.card h1{font-size:1.1rem}.card h2{font-size:1rem;border:0}
+.why{border-left:3px solid #e65a28;padding-left:.6rem;margin:.8rem 0}.why p{margin:.2rem 0}mark{color:inherit;padding:0 .1rem;border-radius:2px}
 """
 
 
@@ -77,7 +80,8 @@ def _slices(slices: dict, columns: tuple[str, ...]) -> str:
     return "".join(parts)
 
 
-def _errors(path: Path) -> str:
+def _errors(run: RunDir, explained: int) -> str:
+    path = run.eval_dir / "errors.csv"
     if not path.is_file():
         return ""
     with path.open(encoding="utf-8", newline="") as fh:
@@ -85,10 +89,11 @@ def _errors(path: Path) -> str:
     if not rows:
         return ""
     columns = [c for c in rows[0] if c != "source"]
-    return "<h2>Most confident mistakes</h2>" + _table(columns, [[_e(r[c])[:400] for c in columns] for r in rows])
+    table = _table(columns, [[_e(r[c])[:400] for c in columns] for r in rows])
+    return "<h2>Most confident mistakes</h2>" + table + explained_errors(run.path, rows, limit=explained)
 
 
-def _section(run: RunDir) -> str:
+def _section(run: RunDir, explained: int = EXPLAINED) -> str:
     from markdown_it import MarkdownIt
 
     from tuneforge.analysis.card import training_lines
@@ -126,7 +131,8 @@ def _section(run: RunDir) -> str:
         parts.append("<h3>Plots</h3>" + "".join(_image(p) for p in images))
     if isinstance(metrics.get("slices"), dict) and metrics["slices"] and task.slice_columns:
         parts.append("<h3>Slices</h3>" + _slices(metrics["slices"], task.slice_columns))
-    parts.append(_errors(run.eval_dir / "errors.csv"))
+    # one label per text: multi-label and entity errors stay a plain table
+    parts.append(_errors(run, explained if task.explainable and task.explains == "label" else 0))
     if cost:
         parts.append("<h3>Cost</h3>" + _table(["", ""], [[_e(k), _number(v)] for k, v in cost.items()]))
     card = run.path / "model_card.md"
@@ -156,11 +162,14 @@ def _comparison(runs: list[RunDir]) -> str:
     return "<h2>Side by side</h2>" + _table(["run", "method", *columns], rows)
 
 
-def build_report(run_dirs: list[str | Path]) -> str:
+def build_report(run_dirs: list[str | Path], *, explained: int = EXPLAINED) -> str:
+    """The page; `explained` of each run's most confident mistakes get their words highlighted (0: none)."""
     runs = [RunDir.open(p) for p in run_dirs]
     title = " vs ".join(r.name for r in runs)
     body = (_comparison(runs) if len(runs) > 1 else "") + (
-        f'<div class="runs">{"".join(f"<section>{_section(r)}</section>" for r in runs)}</div>' if len(runs) > 1 else _section(runs[0])
+        f'<div class="runs">{"".join(f"<section>{_section(r, explained)}</section>" for r in runs)}</div>'
+        if len(runs) > 1
+        else _section(runs[0], explained)
     )
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -168,7 +177,7 @@ def build_report(run_dirs: list[str | Path]) -> str:
     )
 
 
-def write_report(run_dirs: list[str | Path], output: str | Path | None = None) -> Path:
+def write_report(run_dirs: list[str | Path], output: str | Path | None = None, *, explained: int = EXPLAINED) -> Path:
     """The report of one run (default `RUN/report.html`) or of several side by side (give `output`)."""
     target = Path(output) if output else RunDir.open(run_dirs[0]).path / REPORT_FILE
-    return atomic_write_text(target, build_report(run_dirs))
+    return atomic_write_text(target, build_report(run_dirs, explained=explained))

@@ -1,7 +1,8 @@
 """`POST /v1/explain`: per-word attributions of one text for the predicted (or a named) label of a classify model;
 for a multilabel model, per label above its threshold; for an entities model, per found span (`label`: one entity type).
 
-An explanation costs tens of forward and backward passes, so the service runs one at
+An explanation costs tens of forward and backward passes (integrated gradients) or
+hundreds of forward passes (LIME, `num_samples`, capped at MAX_SAMPLES), so the service runs one at
 a time (off the event loop) and answers 429 with Retry-After while one is running,
 instead of letting explanations queue up behind each other and starve classification.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -22,6 +24,7 @@ from tuneforge.serve.requests import authorize, check_texts, parse_body, pick_mo
 from tuneforge.serve.routes.common import NOT_BLANK, WholeNumber, post_json
 
 MAX_STEPS = 256
+MAX_SAMPLES = 2000  # LIME samples per request: each is a forward pass, and one explanation holds the slot
 
 
 class ExplainRequest(BaseModel):
@@ -30,7 +33,12 @@ class ExplainRequest(BaseModel):
     label: StrictStr | None = Field(
         None, description="Explain this label instead of the predicted one(s); entities: only spans of this type."
     )
+    method: Literal["auto", "ig", "lime", "linear"] = Field(
+        "auto", description="auto: linear for tfidf models, integrated gradients (ig) otherwise; lime works for any classify model."
+    )
     steps: WholeNumber = Field(32, ge=4, le=MAX_STEPS, description="Integrated-gradients steps.")
+    num_samples: WholeNumber = Field(500, ge=16, le=MAX_SAMPLES, description="LIME: perturbed texts scored (more: slower, steadier).")
+    seed: WholeNumber = Field(0, ge=0, le=2**32 - 1, description="LIME: seed of the perturbations.")
     model: StrictStr | None = Field(None, description="Served classify, multilabel or entities model; the first one when omitted.")
 
 
@@ -45,10 +53,11 @@ class ExplainResponse(BaseModel):
     model: str
     label: str
     score: float = Field(description="The model's probability of `label`.")
-    method: str = Field(description="integrated_gradients (transformer models) or linear (tfidf).")
+    method: str = Field(description="integrated_gradients (transformer models), linear (tfidf) or lime.")
     text: str = Field(description="The text after the model's recorded transforms (what the offsets index).")
     words: list[Word]
     completeness: float | None = Field(description="Integrated gradients: |sum of attributions - (f(text) - f(baseline))|; near 0 is good.")
+    local_fit: float | None = Field(description="LIME: R² of its local linear model on the samples; near 1 is good.")
 
 
 class LabelAttributions(BaseModel):
@@ -118,7 +127,7 @@ def router(state) -> APIRouter:
         "/v1/explain",
         response=ExplainResponse | LabelsExplainResponse | SpansExplainResponse,
         body=_body(state.settings),
-        summary="Which words pushed a model towards a label, or made an entity (integrated gradients, or exact for tfidf).",
+        summary="Which words pushed a model towards a label, or made an entity (integrated gradients, exact for tfidf, or LIME).",
         name="explain",
         answer="Attributions per word.",
     )
@@ -136,13 +145,22 @@ def router(state) -> APIRouter:
         async with running:
             try:
                 result = await asyncio.wait_for(
-                    run_in_threadpool(explain_text, served.predictor, payload.text, label=payload.label, steps=payload.steps),
+                    run_in_threadpool(
+                        explain_text,
+                        served.predictor,
+                        payload.text,
+                        label=payload.label,
+                        method=payload.method,
+                        steps=payload.steps,
+                        num_samples=payload.num_samples,
+                        seed=payload.seed,
+                    ),
                     timeout=state.settings.request_timeout_s * 6,
                 )
             except (DataError, ConfigError) as exc:
                 raise ApiError(422, str(exc), "invalid_request") from None
             except asyncio.TimeoutError:
-                raise ApiError(504, "explanation not finished in time; use fewer steps", "timeout") from None
+                raise ApiError(504, "explanation not finished in time; use fewer steps or num_samples", "timeout") from None
         shape = RESPONSES[served.predictor.task.explains]
         return JSONResponse(shape(model=served.name, **result.to_dict()).model_dump())
 

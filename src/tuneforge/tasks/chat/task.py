@@ -35,6 +35,7 @@ class ChatTask(LineageHooks):
     method_setting: ClassVar[str] = "chat.fine_tune.enabled"
     compressible: ClassVar[bool] = False
     explainable: ClassVar[bool] = False
+    slice_columns: ClassVar[tuple[str, ...]] = ()  # the report shows no slice table for chat runs
     keeps_raw_text: ClassVar[bool] = True
     generates: ClassVar[bool] = True  # served a few answers at a time (serve.max_generations), not micro-batched
 

@@ -33,6 +33,7 @@ class RecommendTask(LineageHooks):
     method_setting: ClassVar[str] = "recommend.method"
     compressible: ClassVar[bool] = False
     explainable: ClassVar[bool] = False
+    slice_columns: ClassVar[tuple[str, ...]] = ()  # the report shows no slice table (recommend keeps its own in eval/slices.json)
     keeps_raw_text: ClassVar[bool] = True
 
     # -- engine hooks -------------------------------------------------------------------------
