@@ -99,7 +99,8 @@ def explain(
         Optional[str], typer.Option(help="Explain this label instead of the predicted one(s); entities: only spans of this type.")
     ] = None,
     method: Annotated[
-        str, typer.Option(help="auto (linear for tfidf, ig otherwise), ig (integrated gradients), lime (any classify model), linear (tfidf).")
+        str,
+        typer.Option(help="auto (linear for tfidf, ig otherwise), ig (integrated gradients), lime (any classify model), linear (tfidf)."),
     ] = "auto",
     steps: Annotated[int, typer.Option(min=4, max=512, help="Integrated-gradients steps (more: slower, closer to exact).")] = 32,
     num_samples: Annotated[int, typer.Option(min=16, max=20000, help="LIME: perturbed texts to score (more: slower, steadier).")] = 500,
