@@ -11,7 +11,7 @@ import yaml
 from tuneforge.config import load_config
 from tuneforge.engine.forget import forget
 from tuneforge.engine.run import train
-from tuneforge.errors import DataError
+from tuneforge.errors import ConfigError, DataError
 from tuneforge.lineage import lineage_key, matches
 from tuneforge.rundir import RunDir, prune_runs
 
@@ -79,3 +79,29 @@ def test_cli_trained_on_and_prune(tmp_path, monkeypatch, capsys):
 
 def test_the_key_is_made_once(tmp_path):
     assert lineage_key() == lineage_key() and len(lineage_key()) == 32
+
+
+def test_runs_past_their_own_retention_are_pruned_on_request(tmp_path, monkeypatch, capsys):
+    with pytest.raises(ConfigError, match="output.retention"):
+        load_config(None, ["output.retention=soon"], base={"data": {"train": "x.csv"}})
+    kept = _run(tmp_path)  # no retention: stays until deleted by name or by age
+    short = _run_with(tmp_path, retention="2d")
+    for run in (kept, short):
+        RunDir(run).update(started="2026-01-01T00:00:00+00:00")
+    young = _run_with(tmp_path, retention="30d")  # just made
+    code, out, err = run_cli(monkeypatch, capsys, "runs", "--dir", tmp_path / "runs", "--prune")
+    assert code == 0 and f"deleted {short}" in out
+    assert not short.exists() and kept.exists() and young.exists()
+    code, out, err = run_cli(monkeypatch, capsys, "runs", "--dir", tmp_path / "runs", "--prune")
+    assert "nothing to delete" in err
+
+
+def _run_with(tmp_path, **output):
+    config = {
+        "data": {"train": str(DATA / "reviews_train.csv"), "text_column": "review", "label_column": "sentiment"},
+        "train": {"method": "tfidf"},
+        "output": {"dir": str(tmp_path / "runs"), **output},
+    }
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return train(load_config(path)).run_dir

@@ -19,7 +19,7 @@ from conftest import run_cli, write_config
 
 def test_durations_read_as_people_write_them():
     assert parse_duration("90s") == 90 and parse_duration("30m") == 1800 and parse_duration("1.5h") == 5400
-    assert parse_duration("1h30m") == 5400 and parse_duration("45") == 45
+    assert parse_duration("1h30m") == 5400 and parse_duration("45") == 45 and parse_duration("30d") == 30 * 86400
     for bad in ("soon", "30x", "m30", ""):
         with pytest.raises(ValueError, match="not a duration"):
             parse_duration(bad)

@@ -281,18 +281,24 @@ def runs(
         typer.Option("--user", help="Only runs that saw any interaction of this user id, or of a file of ids; repeatable."),
     ] = None,
     user_column: Annotated[str, typer.Option(help="Id column of a --user table file (csv / jsonl / parquet).")] = "user",
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Delete finished runs older than their own output.retention (runs without one stay).")
+    ] = False,
     prune_older_than: Annotated[
-        Optional[float], typer.Option(help="Delete finished runs that started more than this many days ago (listed first).")
+        Optional[float], typer.Option(help="Delete finished runs that started more than this many days ago, whatever their retention.")
     ] = None,
 ) -> None:
     """List runs with their task, method, data, main metric and time; damaged ones show as unreadable."""
     from tuneforge.rundir import list_runs
 
-    if prune_older_than is not None:
+    if prune or prune_older_than is not None:
         from tuneforge.rundir import prune_runs
 
-        for path in prune_runs(directory, older_than_days=prune_older_than):
+        deleted = prune_runs(directory, older_than_days=prune_older_than)
+        for path in deleted:
             print(f"deleted {path}")
+        if not deleted:
+            err.print(f"nothing to delete under {directory}")
         return
     found = list_runs(directory)
     if trained_on is not None or user:

@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from tuneforge.atomic import TMP_SUFFIX, atomic_file, atomic_write_json, atomic_write_text
-from tuneforge.errors import RunError
+from tuneforge.errors import ConfigError, RunError
 
 RUN_FILE = "run.json"
 CONFIG_FILE = "config.yaml"
@@ -325,19 +325,29 @@ def list_runs(parent: str | Path) -> list[RunSummary]:
     return sorted((_summary(run) for run in iter_runs(parent)), key=lambda s: s.started, reverse=True)
 
 
-def prune_runs(parent: str | Path, *, older_than_days: float) -> list[Path]:
-    """Delete run folders that finished (complete, failed, stopped) and started more than `older_than_days` ago.
+def prune_runs(parent: str | Path, *, older_than_days: float | None = None) -> list[Path]:
+    """Delete run folders that finished (complete, failed, stopped) and started more than `older_than_days` ago,
+    or, without it, more than their own `output.retention` ago (runs that set none are kept).
 
     Running and unreadable runs are never deleted: a run in progress, or one whose age cannot be told, stays."""
-    cutoff = datetime.now(timezone.utc) - timedelta(days=older_than_days)
+    from tuneforge.durations import parse_duration
+
+    now = datetime.now(timezone.utc)
     deleted = []
     for run in iter_runs(parent):
         try:
             info = run.info()
             started = datetime.fromisoformat(str(info.get("started")))
-        except (RunError, ValueError):
+            if older_than_days is not None:
+                limit = timedelta(days=older_than_days)
+            else:
+                retention = run.read_config().output.retention
+                if retention is None:
+                    continue
+                limit = timedelta(seconds=parse_duration(str(retention)))
+        except (RunError, ConfigError, ValueError, OSError):
             continue
-        if info.get("status") != "running" and started < cutoff:
+        if info.get("status") != "running" and started < now - limit:
             shutil.rmtree(run.path)
             deleted.append(run.path)
     return deleted

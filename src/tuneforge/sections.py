@@ -302,6 +302,21 @@ class TrainConfig(_Section):
 class OutputConfig(_Section):
     dir: str = Field("runs", description="Parent directory of run directories (relative to where you run).")
     name: str | None = Field(None, description="Run name prefix; defaults to '<method>-<data>'.")
+    retention: str | None = Field(
+        None,
+        description="Keep this run's folder at most this long after it started (e.g. 30d, 12h); "
+        "`tuneforge runs --prune` deletes finished runs past their own retention. None: kept until deleted.",
+    )
+
+    @field_validator("retention")
+    @classmethod
+    def _duration(cls, v: str | None) -> str | None:
+        if v is not None:
+            from tuneforge.durations import parse_duration
+
+            if parse_duration(v) <= 0:  # ValueError names the accepted forms
+                raise ValueError("must be more than zero")
+        return v
 
     @field_validator("name")
     @classmethod
