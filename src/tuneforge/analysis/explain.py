@@ -82,8 +82,10 @@ def explain(
     if not isinstance(text, str) or not text.strip():
         raise DataError("text: empty or only whitespace")
     other = OTHER_SHAPES.get(predictor.task.explains)
-    if other is not None and method == "lime":
-        raise ConfigError(f"method lime explains one label of a classify model; a {predictor.task.name} model takes auto")
+    if other is not None and method not in methods_for(predictor):
+        raise ConfigError(
+            f"method {method}: a {predictor.task.name} {predictor.meta.kind} model takes {' or '.join(methods_for(predictor))}"
+        )
     if other is not None:  # one explanation per label above its threshold, or per found span
         module, _, function = other.partition(":")
         return getattr(importlib.import_module(module), function)(predictor, text, label=label, steps=steps)
@@ -111,11 +113,26 @@ def explain(
     return Explanation(labels[target], float(probs[target]), "integrated_gradients", seen, words, round(completeness, 4))
 
 
+def methods_for(predictor) -> tuple[str, ...]:
+    """The `method` values this model takes (`auto` always: the cheapest faithful one it allows).
+
+    The service documents the methods every served model takes, so a documented value is never refused."""
+    kind, gradients = predictor.meta.kind, predictor.meta.kind in ("transformer", "head") and not predictor.meta.extra.get("quantize")
+    if predictor.task.explains != "label":  # per label or per span: the model's own exact or gradient explainer
+        return ("auto", "linear") if kind == "tfidf" else ("auto", "ig")
+    if kind == "tfidf":
+        return ("auto", "linear", "lime")
+    return ("auto", "ig", "lime") if gradients else ("auto", "lime")
+
+
 def _resolve(method: str, predictor) -> str:
-    """The method to run for this model: `auto` picks linear (tfidf) or ig; a method the model cannot take is refused."""
+    """The method to run for this model: `auto` picks linear (tfidf), ig (transformer, head) or lime (lstm, compressed
+    variants); a method the model cannot take is refused."""
     kind, name = predictor.meta.kind, predictor.backend.name
     if method == "lime":
         return method
+    if method == "auto" and "ig" not in methods_for(predictor) and kind != "tfidf":
+        return "lime"
     if kind == "tfidf" and method in ("auto", "linear"):
         return "linear"
     if method == "linear":

@@ -133,11 +133,19 @@ def router(state) -> APIRouter:
     )
     async def explain(request: Request) -> JSONResponse:
         from tuneforge.analysis.explain import explain as explain_text
+        from tuneforge.tasks import get_task
 
         authorize(request, state)
         payload = parse_body(await request.body(), ExplainRequest)
         check_texts([payload.text], state)
         served = _pick(payload.model, state)
+        offered = served_methods([m for m in state.models.values() if get_task(m.task).explainable])
+        if payload.method not in offered:  # what /openapi.json documents is what is taken, whichever model is named
+            raise ApiError(
+                422,
+                f"method: {payload.method!r} is not offered here; this service's models all take {', '.join(offered)}",
+                "invalid_request",
+            )
         if state.draining:
             raise ApiError(503, "service is shutting down", "draining", {"Retry-After": "1"})
         if running.locked():
@@ -167,6 +175,13 @@ def router(state) -> APIRouter:
     return api
 
 
+def served_methods(models) -> tuple[str, ...]:
+    """The explanation methods every one of `models` takes: what the service documents and accepts."""
+    from tuneforge.analysis.explain import METHODS, methods_for
+
+    return tuple(m for m in METHODS if all(m in methods_for(model.predictor) for model in models))
+
+
 def document_labels(schema: dict, state) -> None:
     """Fill the request's `model` and `label` fields with the served models that can be explained and their labels."""
     body = schema["paths"]["/v1/explain"]["post"]["requestBody"]["content"]["application/json"]["schema"]
@@ -178,6 +193,14 @@ def document_labels(schema: dict, state) -> None:
         "anyOf": [*([{"type": "string", "enum": [m.name for m in explainable]}] if explainable else []), {"type": "null"}],
         "title": "Model",
         "description": "Served classify, multilabel or entities model (see /v1/models); the first one when omitted.",
+    }
+    offered = served_methods(explainable)
+    body["properties"]["method"] = {
+        "type": "string",
+        "enum": list(offered),
+        "default": "auto",
+        "description": "How to explain: auto (linear for tfidf, integrated gradients for transformer and head models, LIME "
+        "otherwise), ig, lime or linear — of those, the ones every served model takes (listed here).",
     }
     body["properties"]["label"] = {
         "anyOf": [*([{"type": "string", "enum": labels}] if labels else []), {"type": "null"}],
