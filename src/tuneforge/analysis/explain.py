@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from tuneforge.analysis.attribution import WordAttribution
 from tuneforge.errors import ConfigError, DataError
 
 DEFAULT_STEPS = 32
@@ -33,14 +34,6 @@ OTHER_SHAPES = {
 }
 DEFAULT_SAMPLES = 500  # LIME's perturbed texts per explanation (LIME's own default, 5000, is slow on a CPU transformer)
 METHODS = ("auto", "ig", "lime", "linear")  # auto: linear for tfidf, integrated gradients for torch models
-
-
-@dataclass
-class WordAttribution:
-    text: str
-    start: int
-    end: int
-    attribution: float
 
 
 @dataclass

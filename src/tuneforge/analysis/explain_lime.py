@@ -40,7 +40,7 @@ def lime_weights(predictor, text: str, target: int, *, num_samples: int, seed: i
         from lime.lime_text import IndexedString, LimeTextExplainer
     except ImportError:
         raise ConfigError("method lime needs the lime package: pip install 'tuneforge[explain]'") from None
-    from tuneforge.analysis.explain import WordAttribution
+    from tuneforge.analysis.attribution import WordAttribution
 
     indexed = IndexedString(text, split_expression=SPLIT, bow=True)
     if indexed.num_words() == 0:
