@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich import box
 from rich.table import Table
 
-from tuneforge.cli_common import SetOption, UsageProblem, _exit_on_sigterm, _print_metrics, _print_result, app, err, out  # noqa: F401
+from tuneforge.cli_common import SetOption, UsageProblem, _exit_on_sigterm, _print_metrics, _print_result, app, err, out, tradeoff_table  # noqa: F401
 from tuneforge.errors import TuneforgeError
 
 
@@ -243,15 +242,10 @@ def compress(
         print_chat_tradeoffs(report)
         print(RunDir(run_dir).compress_dir)
         return
-    table = Table(
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        collapse_padding=True,
-        title=f"trade-offs on {report['split_rows']} held-out texts (* recommended)",
+    table = tradeoff_table(
+        f"trade-offs on {report['split_rows']} held-out texts (* recommended)",
+        ("MB", "p50 ms", "p95 ms", "texts/s", "accuracy", "F1", "agree"),
     )
-    table.add_column("variant", no_wrap=True)
-    for header in ("MB", "p50 ms", "p95 ms", "texts/s", "accuracy", "F1", "agree"):
-        table.add_column(header, justify="right", no_wrap=True)
     for r in report["variants"]:
         table.add_row(
             r["variant"] + (" *" if r["variant"] == report["recommended"] else ""),

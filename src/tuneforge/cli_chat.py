@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from tuneforge.cli_common import UsageProblem, app, err, out
+from tuneforge.cli_common import UsageProblem, app, err, out, tradeoff_table
 
 
 @app.command()
@@ -142,18 +142,10 @@ def kb(
 
 def print_chat_tradeoffs(report: dict) -> None:
     """The table `tuneforge compress` prints for a chat run."""
-    from rich import box
-    from rich.table import Table
-
-    table = Table(
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        collapse_padding=True,
-        title=f"generator variants on {report['split_rows']} {report['split']} queries (* recommended)",
+    table = tradeoff_table(
+        f"generator variants on {report['split_rows']} {report['split']} queries (* recommended)",
+        ("tokens/s", "TTFT s", "answer F1", "ROUGE-L", "grounded", "same answer"),
     )
-    table.add_column("variant", no_wrap=True)
-    for header in ("tokens/s", "TTFT s", "answer F1", "ROUGE-L", "grounded", "same answer"):
-        table.add_column(header, justify="right", no_wrap=True)
     fmt = lambda v, spec: "n/a" if v is None else format(v, spec)  # noqa: E731
     for r in report["variants"]:
         table.add_row(

@@ -46,6 +46,17 @@ def _exit_on_sigterm():
         signal.signal(signal.SIGTERM, previous)
 
 
+def tradeoff_table(title: str, columns: tuple[str, ...]) -> Table:
+    """The compact table `tuneforge compress` prints: a variant column, then right-aligned figures."""
+    from rich import box
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, title=title)
+    table.add_column("variant", no_wrap=True)
+    for header in columns:
+        table.add_column(header, justify="right", no_wrap=True)
+    return table
+
+
 def _print_metrics(metrics: dict) -> None:
     from tuneforge.tasks import get_task
 
