@@ -26,16 +26,16 @@ TOP_WORDS = 5
 NAMES = {"linear": "exact linear contributions", "ig": f"integrated gradients ({IG_STEPS} steps)", "lime": f"LIME ({LIME_SAMPLES} samples)"}
 
 
-def pick_method(kind: str) -> tuple[str | None, str]:
-    """(method, "") for a model kind, or (None, why not)."""
-    if kind == "tfidf":
-        return "linear", ""
-    if kind in ("transformer", "head") and _installed("captum"):
-        return "ig", ""
-    if _installed("lime"):
-        return "lime", ""
-    wanted = "captum or lime" if kind in ("transformer", "head") else "lime"
-    return None, f"not explained: a {kind} model needs {wanted} (pip install 'tuneforge[explain]')"
+def pick_method(predictor) -> tuple[str | None, str]:
+    """(method, "") for this model, or (None, why not): the first of linear, ig, lime that it takes and that is installed."""
+    from tuneforge.analysis.explain import methods_for
+
+    offered = methods_for(predictor)
+    for method, package in (("linear", None), ("ig", "captum"), ("lime", "lime")):
+        if method in offered and (package is None or _installed(package)):
+            return method, ""
+    wanted = " or ".join(pkg for m, pkg in (("ig", "captum"), ("lime", "lime")) if m in offered)
+    return None, f"not explained: a {predictor.meta.kind} model needs {wanted} (pip install 'tuneforge[explain]')"
 
 
 def _installed(package: str) -> bool:
@@ -56,7 +56,7 @@ def explained_errors(run_path: Path, rows: list[dict], *, limit: int = EXPLAINED
         predictor = Predictor.load(run_path)
     except (TuneforgeError, OSError, ValueError) as exc:
         return _note(f"not explained: the model did not load ({exc})")
-    method, why = pick_method(predictor.meta.kind)
+    method, why = pick_method(predictor)
     if method is None:
         return _note(why)
     parts, stopped = [], False
