@@ -3,7 +3,8 @@
     python benchmarks/classify_quality.py [--methods head,lora,full,tfidf,lstm] [--epochs 2] [--out benchmarks/results/classify_quality.json]
         [--set train.warm_start=none ...] [--fresh-mean-head]
 
-Settings are the demo's per-method defaults (tuneforge/demo.py); `--epochs` applies to
+Settings are the demo's per-method defaults (tuneforge/demo.py) except `train.keep`, which stays at
+the library default `best` (the floor may keep TF-IDF or the probe); `--epochs` applies to
 full and lora, while lstm trains until validation stops improving. Every method uses the same seed, hence the same cleaned data and the same
 stratified train/validation/test split. Peak memory is measured per method in a
 fresh subprocess (ru_maxrss covers a whole process life, so one process per
@@ -34,12 +35,23 @@ FRESH_MEAN_HEAD = (
     "engine._warm_start = _mean_pooling_fresh_head\n"
 )
 
-TRAIN_INFO = ("warm_start", "kept", "epochs_done", "best_epoch", "warm_start_scale", "learning_rates", "vocabulary_size", "parameters")
+TRAIN_INFO = (
+    "warm_start",
+    "kept",
+    "kept_reason",
+    "epochs_done",
+    "best_epoch",
+    "warm_start_scale",
+    "learning_rates",
+    "vocabulary_size",
+    "parameters",
+)
 
 
 def run_one(method: str, epochs: float, out_dir: Path, seed: int, overrides: list[str] = (), fresh_mean_head: bool = False) -> dict:
     # --epochs is for the fine-tunes; lstm stops early on validation (head and tfidf have no epochs)
-    epoch_setting = [f"train.epochs={epochs}"] if method in ("full", "lora") else []
+    # full/lora: the library's default `keep: best` (the demo keeps the fine-tune to show it); --set overrides it
+    epoch_setting = [f"train.epochs={epochs}", "train.keep=best"] if method in ("full", "lora") else []
     overrides = [*epoch_setting, f"train.seed={seed}", *overrides]
     code = (
         "import json, sys\n"
@@ -50,7 +62,7 @@ def run_one(method: str, epochs: float, out_dir: Path, seed: int, overrides: lis
         "result = train(config)\n"
         "info, metric = result.train_info, config.train.metric\n"
         "print(json.dumps({'run_dir': str(result.run_dir), 'accuracy': result.metrics['accuracy'], 'macro_f1': result.metrics['macro_f1'], 'n_test': result.metrics['n'], 'wall_seconds': result.cost['wall_seconds'], 'peak_rss_mb': result.cost['peak_rss_mb'], "
-        "'validation_metric': metric, 'best_validation': info.get(f'best_validation_{metric}'), 'probe_validation': info.get(f'probe_validation_{metric}'), "
+        "'validation_metric': metric, 'best_validation': info.get(f'best_validation_{metric}'), 'probe_validation': info.get(f'probe_validation_{metric}'), 'tfidf_validation': info.get(f'tfidf_validation_{metric}'), "
         f"**{{k: info.get(k) for k in {TRAIN_INFO!r} if k in info}}}}))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

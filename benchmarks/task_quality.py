@@ -35,7 +35,8 @@ def run_one(config: Path, method: str, runs_dir: Path, extra: list[str]) -> dict
         f"config = load_config({str(config)!r}, {[f'train.method={method}', f'output.dir={runs_dir}', *extra]!r})\n"
         "result = train(config)\n"
         "print(json.dumps({'run_dir': str(result.run_dir), 'metrics': {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}, "
-        "'wall_seconds': result.cost['wall_seconds'], 'peak_rss_mb': result.cost['peak_rss_mb']}))\n"
+        "'wall_seconds': result.cost['wall_seconds'], 'peak_rss_mb': result.cost['peak_rss_mb'], "
+        "'train': {k: v for k, v in result.train_info.items() if k in ('kept', 'kept_reason', 'warm_start') or '_validation_' in k}}))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if done.returncode != 0:
@@ -89,13 +90,14 @@ def main() -> None:
     if task == "entities":
         rows.insert(0, gazetteer_baseline(rows[0]["run_dir"]))
     keys = HEADLINE[task]
-    header = f"{'method':<22}" + "".join(f"{k:>10}" for k in keys) + f"{'seconds':>9}{'peak MB':>9}"
+    header = f"{'method':<22}" + "".join(f"{k:>10}" for k in keys) + f"{'seconds':>9}{'peak MB':>9}  kept"
     print(header)
     print("-" * len(header))
     for r in rows:
         seconds = f"{r['wall_seconds']:>9.0f}" if r["wall_seconds"] is not None else f"{'-':>9}"
         memory = f"{r['peak_rss_mb']:>9.0f}" if r["peak_rss_mb"] is not None else f"{'-':>9}"
-        print(f"{r['method']:<22}" + "".join(f"{r['metrics'].get(k, float('nan')):>10.4f}" for k in keys) + seconds + memory)
+        kept = (r.get("train") or {}).get("kept", "")  # full/lora: the fine-tune, or the floor baseline that beat it
+        print(f"{r['method']:<22}" + "".join(f"{r['metrics'].get(k, float('nan')):>10.4f}" for k in keys) + seconds + memory + f"  {kept}")
     out = args.out or Path("benchmarks/results") / f"{args.config.stem}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     machine = {"python": platform.python_version(), "cpu_count": __import__("os").cpu_count(), "machine": platform.machine()}

@@ -75,7 +75,8 @@ def test_a_plan_covers_every_method_and_says_what_fits(tiny_bert, tmp_path, monk
         assert m.wall_seconds > 0 and m.peak_rss_mb > 0 and m.fits_budget is True
         assert m.cost_usd == pytest.approx(m.wall_seconds / 3600 * config.cost.usd_per_hour, abs=1e-4)
     full = plan.methods[4]
-    assert {"training_steps", "validation_evaluations", "probe_embeddings", "test_predictions"} <= set(full.breakdown)
+    assert {"training_steps", "validation_evaluations", "probe_embeddings", "tfidf_floor", "test_predictions"} <= set(full.breakdown)
+    assert full.breakdown["tfidf_floor"] > 0 and "tfidf_floor" not in plan.methods[2].breakdown  # head has no floor
     lstm = plan.methods[1]
     assert lstm.epochs == 2 and {"training_steps", "validation_evaluations", "test_predictions"} <= set(lstm.breakdown)
     assert make_plan(config, methods=["full"], budget_seconds=0.5).methods[0].fits_budget is False

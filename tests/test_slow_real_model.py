@@ -72,6 +72,9 @@ def test_full_fine_tune_on_real_model_learns_and_serves(full_run):
     run_dir = full_run
     metrics = json.loads((run_dir / "eval" / "metrics.json").read_text())
     assert metrics["macro_f1"] > 0.6, metrics  # from ~0.2 (chance) after ~40 steps on 2 cores
+    info = json.loads((run_dir / "run.json").read_text())["train"]
+    assert info["kept"] == "fine-tuned" and {"probe_validation_macro_f1", "tfidf_validation_macro_f1"} <= set(info)
+    assert "Baselines on validation (macro_f1): frozen-encoder probe" in (run_dir / "model_card.md").read_text()
     from tuneforge import Predictor
 
     predictor = Predictor.load(run_dir)

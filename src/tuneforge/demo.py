@@ -12,9 +12,12 @@ DEMO_DATASET = "bundled:bbc-news"
 DEMO_MODEL = "minilm-l6"
 
 # Per-method settings that fit a 2-core CPU in a few minutes on ~1,700 training articles.
+# full/lora keep the fine-tune (`keep: fine-tuned`): the demo shows a fine-tuned transformer, which the
+# README then predicts with, serves, explains and compresses. On BBC News TF-IDF scores higher on
+# validation, and the run summary says so; `train.keep: best`, the library default, would keep TF-IDF.
 DEMO_TRAIN = {
-    "full": {"epochs": 2, "learning_rate": 1e-4, "batch_size": 16, "max_length": 128},
-    "lora": {"epochs": 2, "learning_rate": 1e-3, "batch_size": 16, "max_length": 128},
+    "full": {"epochs": 2, "learning_rate": 1e-4, "batch_size": 16, "max_length": 128, "keep": "fine-tuned"},
+    "lora": {"epochs": 2, "learning_rate": 1e-3, "batch_size": 16, "max_length": 128, "keep": "fine-tuned"},
     "head": {"max_length": 256},
     "tfidf": {},
     "lstm": {"max_length": 256},

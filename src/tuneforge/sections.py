@@ -174,6 +174,7 @@ class PrivacyConfig(_Section):
 # DP-SGD fine-tunes run every planned epoch (no early stopping): without train.epochs, this many.
 PRIVATE_FINE_TUNES = ("full", "lora")
 PRIVATE_FINE_TUNE_EPOCHS = 3
+FLOOR_TITLES = {"probe": "frozen-encoder probe", "tfidf": "TF-IDF baseline"}  # train.floor entries, as run summaries name them
 LEARNING_RATES = {"full": (5e-5, 1e-3), "lora": (1e-3, 1e-3), "head": (None, None), "tfidf": (None, None), "lstm": (2e-3, None)}
 
 
@@ -219,8 +220,15 @@ class TrainConfig(_Section):
         gt=0,
         description="Spread of the warm-started head's training logits (the probe is shrunk to it so gradients reach the encoder); None keeps the probe's own.",
     )
+    floor: list[Literal["probe", "tfidf"]] = Field(
+        ["probe", "tfidf"],
+        description="full/lora: baselines fitted on the same splits beside the fine-tune, their validation scores recorded: the "
+        "frozen-encoder probe (the head method) and the TF-IDF baseline (seconds to fit), where the task has that method.",
+    )
     keep: Literal["best", "fine-tuned"] = Field(
-        "best", description="best: if the fine-tuned model ends below the frozen-encoder probe on validation, the run keeps the probe."
+        "best",
+        description="best: if a train.floor baseline beats the fine-tuned model on validation, the run keeps that baseline "
+        "(and says so); fine-tuned: always the fine-tuned model.",
     )
     batch_size: int = Field(
         16,

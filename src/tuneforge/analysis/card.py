@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tuneforge.rundir import RunDir
+from tuneforge.sections import FLOOR_TITLES
 
 
 def write_model_card(run: RunDir, *, config: dict, task, data_report: dict, metrics: dict, cost: dict, train_info: dict) -> Path:
@@ -46,7 +47,7 @@ def _augmentation_line(data_report: dict) -> str:
 
 
 def training_lines(info: dict) -> list[str]:
-    """How a fine-tune went, in sentences: where it stopped and why, and how it stands against its frozen-encoder probe."""
+    """How a fine-tune went, in sentences: where it stopped and why, and how it stands against its baselines (its floor)."""
     lines = []
     auto = info.get("auto")
     if auto:
@@ -75,16 +76,35 @@ def training_lines(info: dict) -> list[str]:
             + (f"; {info['precision']} arithmetic" if info.get("precision") else "")
             + ("; compiled with torch.compile (train.compile)" if info.get("compile") else "")
         )
-    probe = next((k for k in info if k.startswith("probe_validation_")), None)
-    if probe:
-        metric = probe.removeprefix("probe_validation_")
+    lines.extend(_floor_lines(info))
+    return lines
+
+
+def _floor_lines(info: dict) -> list[str]:
+    """The fine-tune against its floor (engine/floor.py): each baseline's validation score, and which model was kept."""
+    scores = {
+        name: (key.removeprefix(f"{name}_validation_"), info[key])
+        for name in FLOOR_TITLES
+        for key in info
+        if key.startswith(f"{name}_validation_")
+    }
+    if not scores:
+        return []
+    metric = next(iter(scores.values()))[0]
+    lines = [
+        f"Baselines on validation ({metric}): "
+        + ", ".join(f"{FLOOR_TITLES[name]} {value:.4f}" for name, (_, value) in scores.items())
+        + f"; warm start: {info.get('warm_start')}"
+    ]
+    if info.get("kept") in FLOOR_TITLES:
         lines.append(
-            f"Frozen-encoder probe (the `head` method) on validation: {metric} {info[probe]:.4f}; warm start: {info.get('warm_start')}"
+            f"The run kept the {FLOOR_TITLES[info['kept']]}, not the fine-tuned model: {info['kept_reason']} "
+            "(train.keep: fine-tuned keeps the fine-tune)"
         )
-        if info.get("kept") == "probe":
-            lines.append(f"The run kept the probe, not the fine-tuned model: {info['kept_reason']}")
-        else:
-            lines.append(f"Fine-tuned model on validation: {metric} {info.get(f'best_validation_{metric}', float('nan')):.4f} (kept)")
+    else:
+        lines.append(f"Fine-tuned model on validation: {metric} {info.get(f'best_validation_{metric}', float('nan')):.4f} (kept)")
+        if info.get("kept_note"):
+            lines.append(f"Note: {info['kept_note']}")
     return lines
 
 

@@ -77,7 +77,11 @@ def compress_run(run_dir: str | Path, *, methods: list[str] | None = None, setti
             f"{run.path}: compression works on tasks whose models it can measure (classify); this is a {meta.task!r} run"
         )
     if meta.kind != "transformer":
-        kept = " that kept its frozen-encoder probe (train.keep=best)" if meta.extra.get("kept_over") else ""
+        kept = (
+            " that kept a baseline over its fine-tune (train.keep=best; set train.keep=fine-tuned to keep the fine-tune)"
+            if meta.extra.get("kept_over")
+            else ""
+        )
         raise CompressionError(
             f"{run.path}: compression works on full and lora runs; this is a {meta.method!r} run{kept} ({meta.kind} model)"
         )

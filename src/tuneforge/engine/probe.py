@@ -38,16 +38,19 @@ class Probe:
         return self.fit.scores[metric]
 
 
-def fit_best_linear(ctx: TrainContext, x_train, x_val, c_grid: list[float]) -> tuple[LinearFit, float]:
-    """Fit the task's linear head for every C; keep the best on validation by `train.metric`."""
+def fit_best_linear(ctx: TrainContext, x_train, x_val, c_grid: list[float], *, baseline: str = "probe") -> tuple[LinearFit, float]:
+    """Fit the task's linear head for every C; keep the best on validation by `train.metric`.
+
+    Each fit is a metrics.jsonl line tagged with its `baseline` (probe | tfidf), apart from the fine-tune's evaluations."""
     t, task = ctx.config.train, ctx.task
     y_train = task.linear_targets(ctx.frame("train"), ctx.labels)
     y_val = task.linear_targets(ctx.frame("validation"), ctx.labels)
     best = None
     for c in c_grid:
         fit = task.fit_linear(x_train, y_train, x_val, y_val, labels=ctx.labels, c=c, seed=t.seed, train=t)
-        append_metrics(ctx.run.metrics_file, {"step": 0, "probe": True, "C": c, **{f"eval_{k}": v for k, v in fit.scores.items()}})
-        logger.info("probe C=%g validation: %s", c, {k: round(v, 4) for k, v in fit.scores.items()})
+        line = {"step": 0, "baseline": baseline, **({"probe": True} if baseline == "probe" else {}), "C": c}
+        append_metrics(ctx.run.metrics_file, {**line, **{f"eval_{k}": v for k, v in fit.scores.items()}})
+        logger.info("%s C=%g validation: %s", baseline, c, {k: round(v, 4) for k, v in fit.scores.items()})
         if best is None or fit.scores[t.metric] > best[0].scores[t.metric]:
             best = (fit, c)
     return best

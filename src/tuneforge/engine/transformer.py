@@ -9,7 +9,8 @@ that ends below its own frozen-encoder baseline (docs/tasks.md):
 
 - warm start (LP-FT): the head starts as the probe's solution, with the same mean pooling;
 - per-group learning rates: the head learns at `train.head_learning_rate`;
-- the floor: with `train.keep: best`, a fine-tune that ends below the probe on validation keeps the probe.
+- the floor (engine/floor.py): with `train.keep: best`, a fine-tune that ends below the probe or the TF-IDF
+  baseline on validation keeps that baseline.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from tuneforge.engine.checkpoints import CompleteCheckpointMarker
 from tuneforge.engine.compiling import StepTimer, named_compile_failures
 from tuneforge.engine.context import TrainContext
 from tuneforge.engine.distributed import backend, is_main_process, plan_batches, sum_over_ranks, world_size
+from tuneforge.engine.floor import fit_floors, floor_to_keep, kept_anyway_note, kept_reason
 from tuneforge.engine.optim import adamw
-from tuneforge.engine.probe import Probe, fit_probe, save_probe
+from tuneforge.engine.probe import Probe, fit_probe
 from tuneforge.engine.throughput import TokenCounter, training_seconds
 from tuneforge.models.artifact import ModelMeta
 from tuneforge.models.loading import load_pretrained, load_tokenizer
@@ -175,7 +177,8 @@ def train_transformer(ctx: TrainContext, out_dir: Path) -> dict:
     from transformers import EarlyStoppingCallback
 
     t, task, labels = ctx.config.train, ctx.task, ctx.labels
-    probe = fit_probe(ctx) if "head" in task.methods and (t.warm_start == "probe" or t.keep == "best") else None
+    probe = fit_probe(ctx) if "head" in task.methods and (t.warm_start == "probe" or "probe" in t.floor) else None
+    floors = fit_floors(ctx, probe)
     tokenizer, model, scale = load_for_fine_tuning(ctx, probe)
     warm = scale is not None
 
@@ -225,24 +228,17 @@ def train_transformer(ctx: TrainContext, out_dir: Path) -> dict:
             trainer.token_counter.summary(training_seconds(result.metrics.get("train_runtime", 0.0), trainer.state.log_history))
             | timer.summary()
         )
-    if probe is not None:
-        info[f"probe_validation_{t.metric}"] = probe.score(t.metric)
-    if (
-        probe is not None
-        and t.keep == "best"
-        and trainer.state.best_metric is not None
-        and probe.score(t.metric) > trainer.state.best_metric
-    ):
-        info["kept"] = "probe"
-        info["kept_reason"] = (
-            f"the fine-tuned model's best validation {t.metric} ({trainer.state.best_metric:.4f}) is below the frozen-encoder "
-            f"probe's ({probe.score(t.metric):.4f}); train.keep=best keeps the probe"
-        )
+    for floor in floors:
+        info[f"{floor.name}_validation_{t.metric}"] = floor.score
+    kept = floor_to_keep(floors, trainer.state.best_metric, t)
+    if kept is not None:
+        info["kept"], info["kept_reason"] = kept.name, kept_reason(kept, trainer.state.best_metric, t.metric)
         logger.warning("%s", info["kept_reason"])
-        if is_main_process():
-            save_probe(probe, ctx, out_dir, extra={"kept_over": t.method})
-        return {**info, **probe.fit.extra}
+        return {**info, **(kept.save(out_dir) if is_main_process() else {})}
     info["kept"] = "fine-tuned"
+    note = kept_anyway_note(floors, trainer.state.best_metric, t, t.metric)
+    if note:
+        info["kept_note"] = note
     learned = task.finish_training(
         validation_logits=lambda: _logits(trainer.predict(validation_set)), frame=ctx.frame("validation"), labels=labels, train=t
     )

@@ -3,9 +3,39 @@ and a config error naming `model.name` when weights cannot be found."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from pathlib import Path
 
 from tuneforge.errors import ConfigError
+
+REPORT_STATUSES = ("MISSING", "UNEXPECTED", "MISMATCH", "CONVERSION")
+
+
+class PoolerOnlyReportFilter(logging.Filter):
+    """Drops transformers' load report when all it reports is the pooler a mean-pooled model never saved.
+
+    A mean-pooled classifier (models/pooling.py) has no pooler weights by design; the report would call
+    them missing and advise training, on every load. Any other key in the report lets it through."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "LOAD REPORT" not in message:
+            return True
+        rows = [line for line in message.splitlines() if "|" in line and any(status in line for status in REPORT_STATUSES)]
+        return not rows or not all(".pooler." in line.split("|")[0] for line in rows)
+
+
+@contextlib.contextmanager
+def _quiet_pooler_report(active: bool):
+    logger = logging.getLogger("transformers.modeling_utils")
+    report_filter = PoolerOnlyReportFilter()
+    if active:
+        logger.addFilter(report_filter)
+    try:
+        yield
+    finally:
+        logger.removeFilter(report_filter)
 
 
 def auto_class(name: str):
@@ -51,4 +81,6 @@ def load_saved_model(folder: Path, meta, auto_model: str, **kwargs):
         from tuneforge.models.surgery import load_classifier_dir
 
         return load_classifier_dir(folder, meta, **kwargs)
-    return apply_saved_pooling(auto_class(auto_model).from_pretrained(folder, use_safetensors=True, **kwargs), meta).eval()
+    with _quiet_pooler_report(meta.extra.get("pooling") == "mean"):
+        model = auto_class(auto_model).from_pretrained(folder, use_safetensors=True, **kwargs)
+    return apply_saved_pooling(model, meta).eval()

@@ -168,9 +168,11 @@ def transformer_plan(config, task, stats: DataStats, model_path: str, method: st
         "load_model": cal["load_seconds"],
     }
     epochs, note = (None, None) if method == "head" else planned_epochs(t)
-    uses_probe = method == "head" or ("head" in task.methods and (t.warm_start == "probe" or t.keep == "best"))
+    uses_probe = method == "head" or ("head" in task.methods and (t.warm_start == "probe" or "probe" in t.floor))
     if uses_probe:
         parts["probe_embeddings"] = forward_pass("train", part="probe_embeddings") + forward_pass("validation", part="probe_embeddings")
+    if method != "head" and "tfidf" in t.floor and "tfidf" in task.methods:  # the fine-tune's TF-IDF floor (engine/floor.py)
+        parts["tfidf_floor"] = tfidf_fit_seconds(config, task, stats)[0]
     if method != "head":
         batches = training_batches(stats.lengths["train"], t.batch_size, grouped=t.group_by_length, seed=t.seed)
         per_epoch = _priced(batches, cal["train_step"])
@@ -208,10 +210,8 @@ def _add_work(compute: dict, part: str, work: dict) -> None:
         compute[part][key] += work[key]
 
 
-def tfidf_plan(config, task, stats: DataStats, *, usd_per_hour: float) -> MethodPlan:
-    """Fit the tfidf baseline on a sample of the training rows, time it, scale by rows."""
-    import resource
-
+def tfidf_fit_seconds(config, task, stats: DataStats) -> tuple[float, float]:
+    """(seconds, matrix MB) to fit the tfidf baseline on all training rows: timed on a sample, scaled by rows."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     data = stats.prepared
@@ -223,10 +223,17 @@ def tfidf_plan(config, task, stats: DataStats, *, usd_per_hour: float) -> Method
     x = vectorizer.fit_transform(sample["text"].tolist())
     y = task.linear_targets(sample, data.labels)
     task.fit_linear(x, y, x[: min(n, 200)], y[: min(n, 200)], labels=data.labels, c=cfg.c, seed=0, train=config.train)
-    fit_seconds = (time.perf_counter() - started) * len(data.train) / max(n, 1)
+    scale = len(data.train) / max(n, 1)
+    return (time.perf_counter() - started) * scale, x.nnz * 12 / 2**20 * scale  # float64 values + int32 indices
+
+
+def tfidf_plan(config, task, stats: DataStats, *, usd_per_hour: float) -> MethodPlan:
+    """Fit the tfidf baseline on a sample of the training rows, time it, scale by rows."""
+    import resource
+
+    fit_seconds, matrix_mb = tfidf_fit_seconds(config, task, stats)
     parts = {"startup": startup_seconds(), "read_and_split": stats.prepare_seconds, "fit": fit_seconds, "overhead": RUN_OVERHEAD_S["tfidf"]}
     wall = sum(parts.values())
-    matrix_mb = x.nnz * 12 / 2**20 * len(data.train) / max(n, 1)  # float64 values + int32 indices
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return MethodPlan(
         method="tfidf",

@@ -25,6 +25,7 @@ from tuneforge.errors import DataError
 from tuneforge.tasks.lineage_hooks import LineageHooks
 
 ALL_METHODS = ("full", "lora", "head", "tfidf", "lstm")
+KEPT_METHOD = {"probe": "head", "tfidf": "tfidf"}  # a kept `train.floor` baseline, as the method whose model it is
 FROM_SCRATCH = ("tfidf", "lstm")  # methods that load no pretrained weights (model.name is not used)
 
 
@@ -232,7 +233,9 @@ class Task(LineageHooks, ABC):
         """Markdown lines: what the model is (task, labels, method, base model, input window, transforms)."""
         labels = data_report.get("labels", [])
         transforms = data_report.get("transforms")
-        method, length = config["train"]["method"], config["train"]["max_length"]
+        asked, length = config["train"]["method"], config["train"]["max_length"]
+        method = KEPT_METHOD.get(train_info.get("kept"), asked)  # train.keep=best may keep a baseline over the fine-tune
+        kept = f" (kept over the requested `{asked}` by train.keep: best)" if method != asked else ""
         base = (
             "(no pretrained weights: learnt from the training data alone)"
             if method in FROM_SCRATCH
@@ -242,7 +245,7 @@ class Task(LineageHooks, ABC):
             "the whole text" if method == "tfidf" else f"{length} {'words' if method == 'lstm' else 'tokens'} (longer texts are truncated)"
         )
         return f"""- Task: `{self.name}` ({len(labels)} labels: {", ".join(labels)})
-- Method: `{method}` {base}
+- Method: `{method}` {base}{kept}
 - Max input length: {window}
 - Text transforms replayed on every input: {", ".join(transforms) if transforms else "none"}{_redaction_line(data_report)}"""
 
