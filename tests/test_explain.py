@@ -198,3 +198,38 @@ def test_service_explain_methods_and_limits(runs):
         # what the OpenAPI document offers is exactly what is taken (a transformer has no exact linear contributions)
         body = client.get("/openapi.json").json()["paths"]["/v1/explain"]["post"]["requestBody"]["content"]["application/json"]
         assert body["schema"]["properties"]["method"]["enum"] == ["auto", "ig", "lime"]
+
+
+def test_an_explanation_that_times_out_keeps_its_slot_until_it_really_ends(runs, monkeypatch):
+    """A worker thread cannot be stopped: after a 504 it runs on, so a second explanation must not start beside it."""
+    import threading
+    import time
+
+    import tuneforge.analysis.explain as explain_module
+
+    real, lock, running, most = explain_module.explain, threading.Lock(), [0], [0]
+
+    def slow(*args, **kwargs):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        try:
+            time.sleep(1.0)
+            return real(*args, **kwargs)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(explain_module, "explain", slow)
+    app, _ = make_app([runs["tfidf"]], request_timeout_s=0.05)  # explanations get 6 x 0.05 = 0.3 s
+    with TestClient(app) as client:
+        late = client.post("/v1/explain", json={"text": TEXT})
+        assert late.status_code == 504 and "finishes in the background" in late.json()["error"]
+        busy = client.post("/v1/explain", json={"text": TEXT})  # the first one still computes
+        assert busy.status_code == 429 and busy.headers["Retry-After"] == "1"
+        time.sleep(1.2)  # the orphaned explanation has ended and freed the slot
+        assert running[0] == 0
+        again = client.post("/v1/explain", json={"text": TEXT})  # so the next one starts (and, as slow, times out)
+        assert again.status_code == 504, again.json()
+        time.sleep(1.2)
+    assert most[0] == 1 and running[0] == 0

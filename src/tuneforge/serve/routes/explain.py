@@ -150,29 +150,49 @@ def router(state) -> APIRouter:
             raise ApiError(503, "service is shutting down", "draining", {"Retry-After": "1"})
         if running.locked():
             raise ApiError(429, "an explanation is already running; retry shortly", "busy", {"Retry-After": "1"})
-        async with running:
-            try:
-                result = await asyncio.wait_for(
-                    run_in_threadpool(
-                        explain_text,
-                        served.predictor,
-                        payload.text,
-                        label=payload.label,
-                        method=payload.method,
-                        steps=payload.steps,
-                        num_samples=payload.num_samples,
-                        seed=payload.seed,
-                    ),
-                    timeout=state.settings.request_timeout_s * 6,
-                )
-            except (DataError, ConfigError) as exc:
-                raise ApiError(422, str(exc), "invalid_request") from None
-            except asyncio.TimeoutError:
-                raise ApiError(504, "explanation not finished in time; use fewer steps or num_samples", "timeout") from None
+        await running.acquire()
+        # a worker thread cannot be stopped: the slot is freed when it ends, not when the client stops waiting, so
+        # a request that times out (or a client that leaves) never lets a second explanation run beside it
+        work = asyncio.ensure_future(
+            run_in_threadpool(
+                explain_text,
+                served.predictor,
+                payload.text,
+                label=payload.label,
+                method=payload.method,
+                steps=payload.steps,
+                num_samples=payload.num_samples,
+                seed=payload.seed,
+            )
+        )
+        work.add_done_callback(_free(running))
+        try:
+            result = await asyncio.wait_for(asyncio.shield(work), timeout=state.settings.request_timeout_s * 6)
+        except (DataError, ConfigError) as exc:
+            raise ApiError(422, str(exc), "invalid_request") from None
+        except asyncio.TimeoutError:
+            raise ApiError(
+                504,
+                "explanation not finished in time; use fewer steps or num_samples (it finishes in the background, "
+                "and explanations are refused with 429 until then)",
+                "timeout",
+                {"Retry-After": "5"},
+            ) from None
         shape = RESPONSES[served.predictor.task.explains]
         return JSONResponse(shape(model=served.name, **result.to_dict()).model_dump())
 
     return api
+
+
+def _free(slot: asyncio.Semaphore):
+    """A done-callback: release the explanation slot, and take the outcome so a late failure is not reported unread."""
+
+    def release(work: asyncio.Future) -> None:
+        slot.release()
+        if not work.cancelled():
+            work.exception()
+
+    return release
 
 
 def served_methods(models) -> tuple[str, ...]:
