@@ -175,6 +175,7 @@ class PrivacyConfig(_Section):
 PRIVATE_FINE_TUNES = ("full", "lora")
 PRIVATE_FINE_TUNE_EPOCHS = 3
 FLOOR_TITLES = {"probe": "frozen-encoder probe", "tfidf": "TF-IDF baseline"}  # train.floor entries, as run summaries name them
+FLOOR_METHODS = {"probe": "head", "tfidf": "tfidf"}  # each train.floor entry as the method whose model it is
 LEARNING_RATES = {"full": (5e-5, 1e-3), "lora": (1e-3, 1e-3), "head": (None, None), "tfidf": (None, None), "lstm": (2e-3, None)}
 
 
@@ -300,6 +301,12 @@ class TrainConfig(_Section):
             if isinstance(privacy, dict) and "epochs" not in privacy and data.get("method", "full") in PRIVATE_FINE_TUNES:
                 data["privacy"] = {**privacy, "epochs": math.ceil(data.get("epochs") or PRIVATE_FINE_TUNE_EPOCHS)}
         return data
+
+    def baselines_fitted(self, task_methods) -> list[str]:
+        """full/lora: the baselines the run fits (the `train.floor` ones, and the probe for the warm start), where the
+        task has their method; the engine fits them and the planner prices them."""
+        wanted = {*self.floor, *(["probe"] if self.warm_start == "probe" else [])}
+        return [name for name, method in FLOOR_METHODS.items() if name in wanted and method in task_methods]
 
     @property
     def planned_epochs(self) -> float:

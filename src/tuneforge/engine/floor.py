@@ -43,18 +43,22 @@ def fit_floors(ctx: TrainContext, probe: Probe | None) -> list[Floor]:
             return probe.fit.extra
 
         floors.append(Floor("probe", probe.score(t.metric), save_the_probe))
-    if "tfidf" in t.floor and "tfidf" in task.methods:
+    if "tfidf" in t.baselines_fitted(task.methods):
         tfidf = fit_tfidf(ctx)
         floors.append(Floor("tfidf", tfidf.score(t.metric), lambda out_dir: save_tfidf(tfidf, ctx, out_dir, extra={"kept_over": t.method})))
     return floors
 
 
+def _best_above(floors: list[Floor], fine_tuned: float | None) -> Floor | None:
+    above = [f for f in floors if fine_tuned is not None and f.score > fine_tuned]
+    return max(above, key=lambda f: f.score, default=None)  # max keeps the first of equals: the probe
+
+
 def floor_to_keep(floors: list[Floor], fine_tuned: float | None, train) -> Floor | None:
     """The baseline kept instead of the fine-tune: with `keep: best`, the best `train.floor` one strictly above it."""
-    if train.keep != "best" or fine_tuned is None:
+    if train.keep != "best":
         return None
-    above = [f for f in floors if f.name in train.floor and f.score > fine_tuned]
-    return max(above, key=lambda f: f.score, default=None)  # max keeps the first of equals: the probe
+    return _best_above([f for f in floors if f.name in train.floor], fine_tuned)
 
 
 def kept_reason(floor: Floor, fine_tuned: float, metric: str) -> str:
@@ -66,9 +70,8 @@ def kept_reason(floor: Floor, fine_tuned: float, metric: str) -> str:
 
 def kept_anyway_note(floors: list[Floor], fine_tuned: float | None, train, metric: str) -> str | None:
     """When the fine-tune is kept although a baseline scored higher on validation: which, and why it was kept."""
-    above = [f for f in floors if fine_tuned is not None and f.score > fine_tuned]
-    if not above:
+    best = _best_above(floors, fine_tuned)
+    if best is None:
         return None
-    best = max(above, key=lambda f: f.score)
     why = "train.keep is fine-tuned" if train.keep != "best" else f"{best.name} is not in train.floor"
     return f"the {best.title} scored higher on validation {metric} ({best.score:.4f} vs {fine_tuned:.4f}); the fine-tune was kept because {why}"

@@ -66,8 +66,8 @@ def save_tfidf(model: TfidfModel, ctx: TrainContext, out_dir: Path, *, extra: di
     spec = {"params": {**params, "ngram_range": list(params["ngram_range"])}, "vocabulary": vocabulary}
     (out_dir / "vectorizer.json").write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
     save_file({"idf": np.ascontiguousarray(model.vectorizer.idf_, dtype=np.float64)}, str(out_dir / "idf.safetensors"))
-    save_file({"weight": model.fit.weight, "bias": model.fit.bias}, str(out_dir / "head.safetensors"))
     fit = model.fit
+    save_file({"weight": fit.weight, "bias": fit.bias}, str(out_dir / "head.safetensors"))
     ModelMeta(kind="tfidf", extra={"vocabulary_size": len(vocabulary), **fit.extra, **(extra or {})}, **ctx.meta_fields()).write(out_dir)
     return {"vocabulary_size": len(vocabulary), **fit.extra}
 

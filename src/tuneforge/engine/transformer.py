@@ -177,7 +177,7 @@ def train_transformer(ctx: TrainContext, out_dir: Path) -> dict:
     from transformers import EarlyStoppingCallback
 
     t, task, labels = ctx.config.train, ctx.task, ctx.labels
-    probe = fit_probe(ctx) if "head" in task.methods and (t.warm_start == "probe" or "probe" in t.floor) else None
+    probe = fit_probe(ctx) if "probe" in t.baselines_fitted(task.methods) else None
     floors = fit_floors(ctx, probe)
     tokenizer, model, scale = load_for_fine_tuning(ctx, probe)
     warm = scale is not None

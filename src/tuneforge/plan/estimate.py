@@ -168,10 +168,11 @@ def transformer_plan(config, task, stats: DataStats, model_path: str, method: st
         "load_model": cal["load_seconds"],
     }
     epochs, note = (None, None) if method == "head" else planned_epochs(t)
-    uses_probe = method == "head" or ("head" in task.methods and (t.warm_start == "probe" or "probe" in t.floor))
+    baselines = [] if method == "head" else t.baselines_fitted(task.methods)  # what the engine fits beside the fine-tune
+    uses_probe = method == "head" or "probe" in baselines
     if uses_probe:
         parts["probe_embeddings"] = forward_pass("train", part="probe_embeddings") + forward_pass("validation", part="probe_embeddings")
-    if method != "head" and "tfidf" in t.floor and "tfidf" in task.methods:  # the fine-tune's TF-IDF floor (engine/floor.py)
+    if "tfidf" in baselines:
         parts["tfidf_floor"] = tfidf_fit_seconds(config, task, stats)[0]
     if method != "head":
         batches = training_batches(stats.lengths["train"], t.batch_size, grouped=t.group_by_length, seed=t.seed)

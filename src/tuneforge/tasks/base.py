@@ -22,10 +22,10 @@ import pandas as pd
 
 from tuneforge.data.clean import plain_label
 from tuneforge.errors import DataError
+from tuneforge.sections import FLOOR_METHODS
 from tuneforge.tasks.lineage_hooks import LineageHooks
 
 ALL_METHODS = ("full", "lora", "head", "tfidf", "lstm")
-KEPT_METHOD = {"probe": "head", "tfidf": "tfidf"}  # a kept `train.floor` baseline, as the method whose model it is
 FROM_SCRATCH = ("tfidf", "lstm")  # methods that load no pretrained weights (model.name is not used)
 
 
@@ -234,7 +234,7 @@ class Task(LineageHooks, ABC):
         labels = data_report.get("labels", [])
         transforms = data_report.get("transforms")
         asked, length = config["train"]["method"], config["train"]["max_length"]
-        method = KEPT_METHOD.get(train_info.get("kept"), asked)  # train.keep=best may keep a baseline over the fine-tune
+        method = FLOOR_METHODS.get(train_info.get("kept"), asked)  # train.keep=best may keep a baseline over the fine-tune
         kept = f" (kept over the requested `{asked}` by train.keep: best)" if method != asked else ""
         base = (
             "(no pretrained weights: learnt from the training data alone)"
